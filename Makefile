@@ -1,0 +1,46 @@
+# The commands people run. `make run` starts the assistant; `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+JXA := $(VENV)/bin/jxa
+PYTEST_ARGS ?=
+
+.PHONY: setup models index run serve chat test test-fast lint eval eval-quick bench hardening clean
+
+setup:
+	@scripts/setup.sh
+
+models: setup
+	@$(JXA) models
+
+index: setup
+	@$(JXA) index build
+
+run: models index
+	@$(JXA) chat
+
+chat: models index
+	@$(JXA) chat
+
+test: models index
+	@scripts/browser.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not model and not browser and not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check assistant tests
+
+eval: models index
+	$(JXA) eval
+
+eval-quick: models index
+	$(JXA) eval --quick
+
+bench: models index
+	$(JXA) bench search
+	$(JXA) bench answer
+
+clean:
+	rm -rf .venv var eval/reports/*.tmp test-artifacts

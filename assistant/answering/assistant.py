@@ -1,0 +1,387 @@
+"""`Assistant.ask`: rewrite -> retrieve -> gate -> generate -> verify, and its streaming twin."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterator
+
+from ..config import Settings
+from ..corpus.clean import has_cjk, strip_invisible, strip_pinyin, to_simplified
+from ..errors import BackendError, InputError
+from ..retrieval.hybrid import HybridRetriever
+from ..retrieval.tokenize import tokenize
+from ..types import Answer, Citation, Hit
+from .gate import GateDecision, decide
+from .language import detect_language, standalone_query
+from .llm import LLM
+from .prompts import PromptSet
+from .verify import Evidence, Verifier, split_sentences
+
+log = logging.getLogger(__name__)
+
+NOT_COVERED = "NOT_COVERED"
+EVIDENCE_MEASURES = 3
+
+_REASONS = {
+    "en": {
+        "injection": "The question asks me to change how I work; I only answer from the policy texts.",
+        "off_topic": "The question does not seem to be about enterprise policy.",
+        "other_place": "It concerns a place none of my policy documents covers.",
+        "other_year": "It concerns a year none of my policy documents covers.",
+        "amount_not_stated": "The policies I hold do not state an amount or rate for this.",
+        "weak_match": "None of the measures I hold addresses it closely enough.",
+        "model": "The closest measures do not answer it.",
+    },
+    "zh": {
+        "injection": "该问题要求我改变工作方式；我只依据政策原文作答。",
+        "off_topic": "该问题似乎与企业政策无关。",
+        "other_place": "该问题涉及的地区不在我掌握的政策文件范围内。",
+        "other_year": "该问题涉及的年份不在我掌握的政策文件范围内。",
+        "amount_not_stated": "我掌握的政策文件没有写明相关金额或比例。",
+        "weak_match": "我掌握的措施中没有与之足够相关的内容。",
+        "model": "最相关的措施并未回答这个问题。",
+    },
+}
+_BACKEND_NOTICE = {
+    "en": "The language model is unavailable right now, so this is the closest measure quoted directly.",
+    "zh": "语言模型暂时不可用，以下直接引用最相关的措施原文。",
+}
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """What ask_stream yields: 'delta' (verified answer text to append), 'final' (the Answer)."""
+
+    kind: str
+    text: str = ""
+    answer: Answer | None = None
+
+
+def parse_history(raw) -> list[tuple[str, str]]:
+    """Validate a history given as a list of [user, assistant] pairs."""
+    if not isinstance(raw, list):
+        raise InputError("history must be a list of [user, assistant] pairs")
+    out = []
+    for pair in raw:
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise InputError("each history item must be a pair of strings [user, assistant]")
+        out.append((pair[0], pair[1]))
+    return out
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise InputError("the question must be text")
+    question = strip_invisible(question).strip()
+    if not question:
+        raise InputError("the question is empty")
+    if len(question) > max_chars:
+        raise InputError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
+    return question
+
+
+class Assistant:
+    """Answers enterprise questions from the indexed policies, citing the measure behind every sentence.
+
+    Args:
+        settings: the one Settings object.
+        retriever: a loaded HybridRetriever.
+        llm: any LLM backend (see answering.llm); created lazily from settings when None.
+        prompts: the prompt templates (default: prompts/).
+
+    Example:
+        >>> assistant = Assistant.from_settings(Settings())
+        >>> answer = assistant.ask("What support is there for protecting patents in Xuhui?")
+        >>> answer.citations[0].measure.measure_id
+        'xuhui-2026#II.8'
+    """
+
+    def __init__(self, settings: Settings, retriever: HybridRetriever, llm: LLM | None = None,
+                 prompts: PromptSet | None = None, cache=None):
+        self.settings = settings
+        self.retriever = retriever
+        self._llm = llm
+        self.prompts = prompts or PromptSet()
+        self.cache = cache
+        self.canary = f"JXA-{secrets.token_hex(6)}"
+        self._system = self.prompts["system"].render(canary=self.canary)
+        self._vocab = set(t for toks in retriever.data.tokens for t in toks)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, llm: LLM | None = None, embedder=None) -> "Assistant":
+        from ..retrieval import open_retriever
+
+        return cls(settings, open_retriever(settings, embedder), llm)
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            from .llm import get_llm
+
+            self._llm = get_llm(self.settings)
+        return self._llm
+
+    @property
+    def ready(self) -> bool:
+        return self._llm is not None
+
+    # ------------------------------------------------------------------ public
+    def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
+        final = None
+        for event in self.ask_stream(question, history):
+            if event.kind == "final":
+                final = event.answer
+        assert final is not None
+        return final
+
+    def ask_stream(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[StreamEvent]:
+        t0 = time.perf_counter()
+        question = clean_question(question, self.settings.max_question_chars)
+        history = [(strip_invisible(u)[:2000], strip_invisible(a)[:4000])
+                   for u, a in (history or [])][-self.settings.max_history_turns:]
+        language = detect_language(question)
+        query = standalone_query(question, history)
+        hits = self.retriever.search(query, k=self.settings.top_k)
+        plan = self.retriever.plan(query)
+        timings = {"retrieve_ms": round((time.perf_counter() - t0) * 1000, 1)}
+        gate = decide(question, plan, hits, self._vocab)
+        if not gate.covered:
+            answer = self._refusal(question, language, gate.reason, hits, query, timings, t0)
+            yield StreamEvent("delta", answer.answer)
+            yield StreamEvent("final", answer=answer)
+            return
+        yield from self._generate(question, query, language, hits, gate, timings, t0)
+
+    # ------------------------------------------------------------------ stages
+    def _today(self) -> date:
+        return self.settings.effective_today()
+
+    def _evidence(self, hits: list[Hit], plan_tokens: set[str]) -> list[Evidence]:
+        """Top measures, each cut to its most relevant sentences within the evidence token budget."""
+        chosen = hits[:EVIDENCE_MEASURES]
+        per_measure = self.settings.evidence_tokens // max(1, len(chosen))
+        out = []
+        for n, hit in enumerate(chosen, 1):
+            text = hit.measure.text
+            if self._count(text) > per_measure:
+                text = self._select_sentences(text, plan_tokens, per_measure)
+            out.append(Evidence(n, hit.measure, hit.document, text))
+        return out
+
+    def _count(self, text: str) -> int:
+        if self._llm is None:  # before the model loads, estimate (Chinese ~1.3 chars/token)
+            return int(len(text) / (1.3 if has_cjk(text) else 4)) + 1
+        return self._llm.count_tokens(text)
+
+    def _select_sentences(self, text: str, plan_tokens: set[str], budget: int) -> str:
+        from ..corpus.chunk import split_sentences as measure_sentences
+
+        sentences = measure_sentences(text)
+        scored = sorted(range(len(sentences)), key=lambda i: (
+            -len(set(tokenize(to_simplified(sentences[i].lower()))) & plan_tokens), i))
+        keep: list[int] = []
+        used = 0
+        for i in scored:
+            cost = self._count(sentences[i])
+            if used + cost > budget and keep:
+                continue
+            keep.append(i)
+            used += cost
+        joiner = "" if has_cjk(text) else " "
+        return joiner.join(sentences[i] for i in sorted(keep))
+
+    def _messages(self, question: str, query: str, language: str, evidence: list[Evidence]) -> list[dict]:
+        blocks = []
+        for e in evidence:
+            source = e.document.doc_number or e.document.issuer
+            blocks.append(f"[{e.n}] {e.measure.label} ({source})\n{e.text}")
+        if language == "zh":
+            instruction = "请只用简体中文回答，两到四句话，每句话末尾用方括号注明来源编号，如[1]。"
+        else:
+            instruction = "Answer in English in two to four sentences, each ending with its source number like [1]."
+            if any(e.document.language == "zh" for e in evidence):
+                instruction += " Translate what the Chinese measures say faithfully; add nothing."
+        asked = question if query == question else f"{question}\n(Earlier question, for context: {query})"
+        user = self.prompts["answer"].render(evidence="\n\n".join(blocks), question=asked,
+                                             language_instruction=instruction)
+        return [{"role": "system", "content": self._system}, {"role": "user", "content": user}]
+
+    def _generate(self, question, query, language, hits, gate: GateDecision, timings, t0) -> Iterator[StreamEvent]:
+        plan = self.retriever.plan(query)
+        evidence = self._evidence(hits, set(plan.tokens))
+        try:
+            llm = self.llm
+            messages = self._messages(question, query, language, evidence)
+        except BackendError as exc:
+            yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
+            return
+        verifier = Verifier(evidence, embed=self.retriever.embedder.embed_passages)
+        display: dict[int, int] = {}  # shown evidence number -> citation number the user sees
+        emitted: list[str] = []
+        raw = ""
+        done = 0  # sentences of `raw` already verified
+        first_token = None
+        try:
+            for delta in self._cached_stream(llm, messages):
+                if first_token is None:
+                    first_token = time.perf_counter()
+                raw += delta
+                if self.canary in raw:
+                    raise BackendError("model output contained the system canary")
+                if raw.strip().startswith(NOT_COVERED[: len(raw.strip())]) and len(raw.strip()) < len(NOT_COVERED):
+                    continue
+                if NOT_COVERED in raw:
+                    break
+                complete = split_sentences(self._to_language(raw, language))[:-1]
+                for sentence in complete[done:]:
+                    text = self._accept(verifier, sentence, display)
+                    if text:
+                        emitted.append(text)
+                        yield StreamEvent("delta", text if len(emitted) == 1 else self._sep(language) + text)
+                done = max(done, len(complete))
+        except BackendError as exc:
+            log.warning("generation failed, answering extractively: %s", exc)
+            yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
+            return
+        timings["first_token_ms"] = round(((first_token or time.perf_counter()) - t0) * 1000, 1)
+        if NOT_COVERED in raw and not emitted:
+            answer = self._refusal(question, language, "model", hits, query, timings, t0)
+            yield StreamEvent("delta", answer.answer)
+            yield StreamEvent("final", answer=answer)
+            return
+        for sentence in split_sentences(self._to_language(raw.replace(NOT_COVERED, ""), language))[done:]:
+            text = self._accept(verifier, sentence, display)
+            if text:
+                emitted.append(text)
+                yield StreamEvent("delta", text if len(emitted) == 1 else self._sep(language) + text)
+        if not emitted:
+            yield from self._fallback(question, query, language, hits, evidence, timings, t0, "")
+            return
+        body = self._sep(language).join(emitted)
+        citations = self._citations(evidence, display)
+        notes = self._expiry_notes(citations, language)
+        if notes:
+            yield StreamEvent("delta", "\n\n" + notes)
+            body += "\n\n" + notes
+        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        yield StreamEvent("final", answer=Answer(
+            question=question, language=language, answer=body, refused=False, citations=tuple(citations),
+            related=(), hits=tuple(hits), timings=timings, rewritten_query=query, mode="generated"))
+
+    def _cached_stream(self, llm: LLM, messages: list[dict]) -> Iterator[str]:
+        """The model's reply; from the answer cache when the same model, prompt and evidence met before."""
+        if self.cache is None:
+            yield from llm.stream(messages, max_tokens=self.settings.llm_max_tokens,
+                                  temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s)
+            return
+        # The canary is random per process; the key uses the prompt with it masked out.
+        stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
+        key = hashlib.sha256(repr((llm.id, self.prompts.sha256, stable, self.settings.llm_max_tokens,
+                                   self.settings.llm_temperature)).encode()).hexdigest()
+        hit = self.cache.get(key)
+        if hit is not None:
+            yield hit
+            return
+        parts = []
+        for delta in llm.stream(messages, max_tokens=self.settings.llm_max_tokens,
+                                temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s):
+            parts.append(delta)
+            yield delta
+        self.cache.put(key, "".join(parts))
+
+    @staticmethod
+    def _sep(language: str) -> str:
+        return "" if language == "zh" else " "
+
+    @staticmethod
+    def _to_language(text: str, language: str) -> str:
+        """Chinese answers in simplified characters, with no pinyin, whatever the model mixed in."""
+        if language == "zh":
+            return strip_pinyin(to_simplified(text))
+        return text
+
+    @staticmethod
+    def _accept(verifier: Verifier, sentence: str, display: dict[int, int]) -> str | None:
+        checked = verifier.check(sentence).sentences
+        if not checked or not checked[0].kept:
+            if checked:
+                log.info("dropped sentence (%s): %s", checked[0].reason, sentence)
+            return None
+        s = checked[0]
+        for n in s.cited:
+            display.setdefault(n, len(display) + 1)
+        return re.sub(r"\[(\d+)\]", lambda m: f"[{display[int(m.group(1))]}]", s.text)
+
+    def _citations(self, evidence: list[Evidence], display: dict[int, int]) -> list[Citation]:
+        by_n = {e.n: e for e in evidence}
+        today = self._today()
+        out = []
+        for shown, n in sorted(display.items(), key=lambda kv: kv[1]):
+            e = by_n[shown]
+            expired = bool(e.document.valid_until and e.document.valid_until < today)
+            out.append(Citation(n=n, measure=e.measure, document=e.document, expired=expired))
+        return out
+
+    @staticmethod
+    def _expiry_notes(citations: list[Citation], language: str) -> str:
+        notes = []
+        for c in citations:
+            if not c.expired:
+                continue
+            doc = c.document.doc_number or c.document.title
+            until = c.document.valid_until.isoformat()
+            if language == "zh":
+                notes.append(f"注意：[{c.n}]所依据的文件（{doc}）有效期至{until}，已过期，请向发文部门确认是否仍然适用。")
+            else:
+                notes.append(f"Note: [{c.n}] comes from {doc}, which was valid until {until} and has expired; "
+                             f"check with the issuing department whether it still applies.")
+        return " ".join(notes)
+
+    # ------------------------------------------------------------------ the two safe answers
+    def _fallback(self, question, query, language, hits, evidence, timings, t0, error: str) -> Iterator[StreamEvent]:
+        """Quote the best measure: grounded by construction, used when generation fails or says nothing
+        that survives verification."""
+        best = evidence[0]
+        plan_tokens = set(self.retriever.plan(query).tokens)
+        quote = self._select_sentences(best.measure.text, plan_tokens, 120)
+        if language == "zh":
+            quote = to_simplified(quote)
+            body = f"最相关的措施是{best.measure.label}，原文如下：“{quote}”[1]"
+        else:
+            body = f'The closest measure is {best.measure.label}. It states: "{quote}" [1]'
+        citations = [Citation(n=1, measure=best.measure, document=best.document,
+                              expired=bool(best.document.valid_until and best.document.valid_until < self._today()))]
+        notes = self._expiry_notes(citations, language)
+        if notes:
+            body += "\n\n" + notes
+        notice = _BACKEND_NOTICE[language] if error else ""
+        timings.setdefault("first_token_ms", round((time.perf_counter() - t0) * 1000, 1))
+        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        answer = Answer(question=question, language=language, answer=body, refused=False,
+                        citations=tuple(citations), related=(), hits=tuple(hits), timings=timings,
+                        rewritten_query=query, mode="extractive", notice=notice)
+        yield StreamEvent("delta", body)
+        yield StreamEvent("final", answer=answer)
+
+    def coverage_summary(self, language: str) -> str:
+        docs = self.retriever.data.documents.values()
+        if language == "zh":
+            return "；".join(f"{d.short_title_zh}" for d in docs) + "。"
+        return "; ".join(d.short_title_en for d in docs) + "."
+
+    def _refusal(self, question, language, reason, hits, query, timings, t0) -> Answer:
+        prompt = self.prompts["refusal_zh" if language == "zh" else "refusal_en"]
+        text = prompt.render(reason=_REASONS[language].get(reason, ""), coverage=self.coverage_summary(language))
+        timings.setdefault("first_token_ms", round((time.perf_counter() - t0) * 1000, 1))
+        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        related = tuple(hits[:3]) if reason not in ("injection", "off_topic") else ()
+        return Answer(question=question, language=language, answer=text, refused=True, citations=(),
+                      related=related, hits=tuple(hits), timings=timings, rewritten_query=query,
+                      mode="refusal", notice=reason)
+

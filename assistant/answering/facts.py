@@ -1,0 +1,79 @@
+"""Checkable facts in a sentence: numbers (in any notation) and named programmes.
+
+Numbers are compared as values, so "175 billion yuan", "1750亿元" and "１７５０亿" are one fact, and
+"三十" equals "30". Named programmes are the quoted names (“Hundred Enterprises Growth Plan”).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..corpus.clean import normalize_for_index
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_SMALL = {"十": 10, "百": 100, "千": 1000}
+_CN_BIG = {"万": 10_000, "亿": 100_000_000}
+_EN_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_ZH_SCALE = {"万": 1e4, "亿": 1e8, "万亿": 1e12}
+
+_ARABIC = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(万亿|亿|万|thousand|million|billion|trillion)?",
+                     re.I)
+# Chinese numerals that count something. A bare "一" is too often a word ("一网通办"), so single
+# characters count only when followed by a measure word or unit.
+_CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百千万亿]{2,}|[一二两三四五六七八九十](?=[个家项条类批年月日天倍成%])")
+_MARKER = re.compile(r"\[\d+(?:\s*[,，、]\s*\d+)*\]")
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{3,60})[”\"」』]")
+
+
+def cn_to_int(s: str) -> int | None:
+    """'一百七十五亿' -> 17500000000; '三十' -> 30; '二〇二五' -> 2025. None if not a number."""
+    if all(c in _CN_DIGITS for c in s):  # digit by digit, like a year
+        return int("".join(str(_CN_DIGITS[c]) for c in s))
+    total, section, digit = 0, 0, None
+    for c in s:
+        if c in _CN_DIGITS:
+            digit = _CN_DIGITS[c]
+        elif c in _CN_SMALL:
+            section += (1 if digit is None else digit) * _CN_SMALL[c]
+            digit = None
+        elif c in _CN_BIG:
+            section += digit or 0
+            total = (total + section) * _CN_BIG[c] if c == "亿" else total + section * _CN_BIG[c]
+            section, digit = 0, None
+        else:
+            return None
+    return total + section + (digit or 0)
+
+
+def numbers(text: str) -> set[float]:
+    """Every number in `text` as a value (scales applied), ignoring citation markers."""
+    text = normalize_for_index(_MARKER.sub(" ", text))
+    found: set[float] = set()
+    for m in _ARABIC.finditer(text):
+        whole, frac, scale = m.groups()
+        value = float(whole.replace(",", "") + (f".{frac}" if frac else ""))
+        if scale:
+            value *= _ZH_SCALE.get(scale, _EN_SCALE.get(scale.lower(), 1))
+        found.add(round(value, 6))
+    for m in _CN_NUMBER.finditer(text):
+        value = cn_to_int(m.group(0))
+        if value is not None:
+            found.add(float(value))
+    return found
+
+
+def quoted_names(text: str) -> set[str]:
+    """Quoted programme names, in index form."""
+    return {normalize_for_index(m.group(1)) for m in _QUOTED.finditer(text)}
+
+
+def markers(text: str) -> list[int]:
+    """Citation numbers in order of appearance: '[1] ... [2, 3]' -> [1, 2, 3]."""
+    out: list[int] = []
+    for m in _MARKER.finditer(text):
+        out.extend(int(n) for n in re.findall(r"\d+", m.group(0)))
+    return out
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text).strip()

@@ -1,0 +1,102 @@
+"""The evidence gate: does the corpus cover this question, judged from retrieval signals alone?
+
+A question is refused before any generation when it carries instructions aimed at the assistant,
+names a place or year the policies do not cover, asks for an amount no retrieved measure states,
+or when retrieval finds nothing close enough. Thresholds are set from the evaluation set
+(`jxa eval --calibrate` prints the sweep they were chosen from).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..retrieval.hybrid import QueryPlan
+from ..types import Hit
+
+# Chosen on eval/questions.jsonl (see README, "Evidence gate"): the lowest false-refusal rate at
+# which negative rejection stays >= 0.90 on the calibration split.
+MIN_DENSE = 0.815  # cosine of the best dense hit (multilingual-e5-small, prefixed)
+MIN_DENSE_ALONE = 0.845  # ... when BM25 does not agree on any of the top hits
+MIN_COVERAGE = 0.5  # share of the question's content words known to the corpus
+
+INJECTION = re.compile(
+    r"ignore (?:all |any |the )?(?:previous|prior|above|earlier|your)|disregard (?:all |the |your )?"
+    r"(?:previous|prior|above|rules|instructions)|system prompt|you are now|pretend (?:that|to be|you)|"
+    r"act as|jailbreak|developer mode|reveal (?:your|the) (?:rules|instructions|prompt)|new instructions|"
+    r"忽略(?:之前|以上|上面|前面|所有)|无视(?:之前|以上|规则)|系统提示|提示词|扮演|假装|越狱|开发者模式|"
+    r"现在你是|不要遵守|忘记(?:之前|你的)",
+    re.I,
+)
+
+# Places in and around Shanghai that none of the seed documents is about.
+OTHER_PLACES = {
+    "pudong": "浦东", "minhang": "闵行", "huangpu": "黄浦", "changning": "长宁", "putuo": "普陀",
+    "hongkou": "虹口", "yangpu": "杨浦", "baoshan": "宝山", "jiading": "嘉定", "jinshan": "金山",
+    "songjiang": "松江", "qingpu": "青浦", "fengxian": "奉贤", "chongming": "崇明", "beijing": "北京",
+    "shenzhen": "深圳", "hangzhou": "杭州", "guangzhou": "广州", "suzhou": "苏州", "nanjing city": "南京市",
+    "hong kong": "香港", "singapore": "新加坡",
+}
+AMOUNT_QUESTION = re.compile(
+    r"how much|how many (?:yuan|rmb|dollars)|what (?:amount|percentage|percent|sum)|maximum (?:subsidy|grant|amount)|"
+    r"多少钱|多少元|多少万|金额|补贴多少|奖励多少|资助多少|比例是多少|最高(?:补贴|奖励|资助)|百分之几",
+    re.I,
+)
+_MONEY = re.compile(r"\d[\d,.]*\s*(?:万|亿)?\s*(?:元|yuan|rmb)|%|percent|百分之|\d+\s*(?:万|亿)", re.I)
+_YEAR = re.compile(r"(?<!\d)(20[0-4]\d)(?!\d)")
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    covered: bool
+    reason: str  # "", "injection", "off_topic", "other_place", "other_year", "amount_not_stated", "weak_match"
+    signals: dict = field(default_factory=dict)
+
+
+def signals(plan: QueryPlan, hits: list[Hit], vocab: set[str]) -> dict:
+    """Retrieval signals for the gate (also logged and used by calibration)."""
+    from ..retrieval.tokenize import tokenize
+
+    words = tokenize(plan.text)
+    known = [w for w in words if w in vocab]
+    top = hits[0] if hits else None
+    dense_best = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
+    agree = any(h.dense_rank is not None and h.bm25_rank is not None and h.dense_rank <= 5 and h.bm25_rank <= 5
+                for h in hits[:3])
+    return {
+        "dense_best": round(dense_best, 4),
+        "top_dense": round(top.dense_score, 4) if top and top.dense_score is not None else None,
+        "top_bm25": round(top.bm25_score, 4) if top and top.bm25_score is not None else None,
+        "agree": agree,
+        "coverage": round(len(known) / len(words), 3) if words else 0.0,
+        "words": len(words),
+        "boosted": bool(top and top.boosted),
+    }
+
+
+def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
+           min_dense: float = MIN_DENSE, min_dense_alone: float = MIN_DENSE_ALONE,
+           min_coverage: float = MIN_COVERAGE) -> GateDecision:
+    s = signals(plan, hits, vocab)
+    if INJECTION.search(question):
+        return GateDecision(False, "injection", s)
+    if not hits:
+        return GateDecision(False, "off_topic", s)
+    top_text = " ".join(h.measure.text + " " + h.document.title for h in hits[:3]).lower()
+    q = plan.text
+    for en, zh in OTHER_PLACES.items():
+        if (re.search(rf"\b{en}\b", q) or zh in q) and en not in top_text and zh not in top_text:
+            return GateDecision(False, "other_place", s)
+    corpus_years = {y for h in hits for y in _YEAR.findall(
+        f"{h.document.title} {h.document.issued} {h.document.valid_until} {h.measure.text}")}
+    asked_years = set(_YEAR.findall(q))
+    if asked_years and not asked_years & corpus_years:
+        return GateDecision(False, "other_year", s)
+    if s["dense_best"] < min_dense or (not s["agree"] and s["dense_best"] < min_dense_alone):
+        return GateDecision(False, "off_topic" if s["coverage"] < min_coverage else "weak_match", s)
+    if s["coverage"] < min_coverage and not s["agree"]:
+        return GateDecision(False, "weak_match", s)
+    if AMOUNT_QUESTION.search(question) and not any(_MONEY.search(h.measure.text) for h in hits[:3]):
+        return GateDecision(False, "amount_not_stated", s)
+    return GateDecision(True, "", s)
+

@@ -1,0 +1,145 @@
+"""Language-model backends behind one small interface.
+
+    "llama-cpp"            in-process llama-cpp-python on a GGUF file (default: the bundled Qwen2.5 1.5B)
+    "openai:BASE_URL"      any OpenAI-compatible server (llama.cpp's server, vLLM), e.g. openai:http://gpu-box:8000/v1
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Callable, Iterator, Protocol
+
+from ..errors import BackendError, ConfigError
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+class LLM(Protocol):
+    """Streams the reply to a chat as text deltas. `id` identifies the model for answer caching."""
+
+    id: str
+
+    def stream(self, messages: list[Message], *, max_tokens: int, temperature: float,
+               timeout_s: float) -> Iterator[str]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class LlamaCppLLM:
+    """llama-cpp-python in this process. A `Llama` object is not thread-safe, so every call holds a
+    lock for the whole generation: concurrent requests queue here instead of corrupting state."""
+
+    def __init__(self, model_path, *, n_ctx: int = 4096, n_threads: int = 2, model_sha256: str = ""):
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise BackendError("llama-cpp-python is not installed: run `make setup`") from exc
+        self.path = str(model_path)
+        self.n_ctx = n_ctx
+        self._llm = Llama(model_path=self.path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512,
+                          verbose=False)
+        self._lock = threading.Lock()
+        self.id = f"llama-cpp:{model_sha256 or self.path}"
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(self, messages, *, max_tokens, temperature, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            try:
+                chunks = self._llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
+                                                          temperature=temperature, top_p=0.9, stream=True)
+                for chunk in chunks:
+                    delta = chunk["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        yield delta
+                    if time.monotonic() > deadline:
+                        raise BackendError(f"generation took longer than {timeout_s:.0f} s")
+            except BackendError:
+                raise
+            except Exception as exc:  # llama.cpp surfaces failures as ValueError/RuntimeError
+                raise BackendError(f"local model failed: {exc}") from exc
+
+
+class OpenAICompatLLM:
+    """A remote OpenAI-compatible chat server, streamed over server-sent events."""
+
+    def __init__(self, base_url: str, *, model: str = "default", api_key: str = "", chars_per_token: float = 2.5):
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"remote LLM URL {base_url!r} must start with http:// or https://")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self._chars_per_token = chars_per_token
+        self.id = f"openai:{self.base_url}:{model}"
+
+    def count_tokens(self, text: str) -> int:
+        # The server's tokenizer is not reachable here; a conservative estimate keeps within budget.
+        return int(len(text) / self._chars_per_token) + 1
+
+    def stream(self, messages, *, max_tokens, temperature, timeout_s):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
+                "temperature": temperature, "stream": True}
+        deadline = time.monotonic() + timeout_s
+        try:
+            with httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))) as client:
+                with client.stream("POST", f"{self.base_url}/chat/completions", json=body, headers=headers) as r:
+                    if r.status_code != 200:
+                        raise BackendError(f"remote model answered HTTP {r.status_code}")
+                    for line in r.iter_lines():
+                        if time.monotonic() > deadline:
+                            raise BackendError(f"remote model took longer than {timeout_s:.0f} s")
+                        if not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            return
+                        try:
+                            delta = json.loads(data)["choices"][0].get("delta", {}).get("content")
+                        except (json.JSONDecodeError, KeyError, IndexError) as exc:
+                            raise BackendError(f"remote model sent a malformed event: {data[:80]}") from exc
+                        if delta:
+                            yield delta
+        except httpx.HTTPError as exc:
+            raise BackendError(f"remote model unreachable or failed: {exc}") from exc
+
+
+_REGISTRY: dict[str, Callable[..., LLM]] = {}
+
+
+def register_llm(prefix: str, factory: Callable[..., LLM]) -> None:
+    """Make `prefix` or `prefix:ARG` a valid `llm` setting (tests register their fakes here)."""
+    _REGISTRY[prefix] = factory
+
+
+def _llama_cpp(arg: str, settings) -> LLM:
+    from ..provision import GGUF_SHA256, resolve_llm_model
+
+    path = resolve_llm_model(settings.llm_model, settings.models_dir)
+    return LlamaCppLLM(path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads,
+                       model_sha256=GGUF_SHA256 if settings.llm_model is None else "")
+
+
+def _openai(arg: str, settings) -> LLM:
+    return OpenAICompatLLM(arg, model=settings.llm_remote_model, api_key=settings.llm_api_key)
+
+
+register_llm("llama-cpp", _llama_cpp)
+register_llm("openai", _openai)
+
+
+def get_llm(settings) -> LLM:
+    prefix, _, arg = settings.llm.partition(":")
+    factory = _REGISTRY.get(prefix)
+    if factory is None:
+        raise ConfigError(f"unknown llm {settings.llm!r}: use one of {sorted(_REGISTRY)}")
+    return factory(arg, settings)

