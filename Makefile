@@ -17,14 +17,17 @@ index: setup
 	@$(JXA) index build
 
 run: models index
-	@$(JXA) chat
+	@$(JXA) serve
 
 chat: models index
 	@$(JXA) chat
 
+# The whole suite, then the evaluation gate: the quick subset with the real models must meet
+# eval/thresholds.json (replies cached by model, prompt and evidence hashes in eval/answer-cache.jsonl).
 test: models index
 	@scripts/browser.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(JXA) eval --quick --gate
 
 test-fast: setup
 	$(PY) -m pytest -m "not model and not browser and not slow" $(PYTEST_ARGS)

@@ -1,7 +1,13 @@
-"""Commands beyond the core (evaluation, benchmarks, server), registered onto the `jxa` parser."""
+"""Commands beyond the core, registered onto the `jxa` parser by the package that owns them:
+evaluation and benchmarks (assistant.evaluation), the web server and insights (assistant.web)."""
 
 from __future__ import annotations
 
 
 def register_extra(sub, common) -> None:
     """Attach the extra sub-commands; each imports its heavy modules only when run."""
+    from .evaluation.commands import register as register_evaluation
+    from .web.commands import register as register_web
+
+    register_evaluation(sub, common)
+    register_web(sub, common)

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,13 +41,13 @@ class Settings(BaseSettings):
 
     # Retrieval
     top_k: int = Field(5, ge=1, le=50, description="Measures retrieved per question")
-    rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal-rank-fusion constant")
+    rrf_k: int = Field(20, ge=1, le=1000, description="Reciprocal-rank-fusion constant")
     candidates: int = Field(30, ge=5, le=500, description="Candidates taken from each retriever before fusion")
     district_boost: float = Field(0.02, ge=0, le=1, description="Fused-score bonus for a named district's documents")
     hnsw: bool = Field(False, description="Use an HNSW index instead of a flat one (large corpora)")
 
     # Answering
-    evidence_tokens: int = Field(1400, ge=200, le=8000, description="Token budget for evidence in the prompt")
+    evidence_tokens: int = Field(480, ge=200, le=8000, description="Token budget for evidence in the prompt")
     today: date | None = Field(None, description="Override today's date (expiry checks); default: the clock")
     max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted")
     max_history_turns: int = Field(6, ge=0, le=50, description="Earlier turns kept for follow-ups")
@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the web server binds")
     port: int = Field(7860, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    ui_language: Literal["zh", "en"] = Field("zh", description="Interface language a new visitor sees first")
+    queue_size: int = Field(4, ge=0, le=64,
+                            description="Questions that may wait behind the one being answered; more get 503")
+    rate_limit_per_min: int = Field(30, ge=0, le=10000,
+                                    description="API questions per client address per minute (0: no limit)")
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the API from a browser "
+                                              "(empty: same origin only)")
+    kiosk_idle_s: float = Field(120.0, ge=1, le=3600,
+                                description="Kiosk: seconds without activity before the conversation is cleared")
+    staff_password: SecretStr = Field(SecretStr(""), description="Password of the /insights page (empty: page "
+                                                                 "disabled); prefer the JXA_STAFF_PASSWORD variable")
+    retention_days: int = Field(180, ge=0, le=3650,
+                                description="Consultation records older than this are deleted (0: keep forever)")
 
     @field_validator("embedder")
     @classmethod
@@ -77,3 +90,7 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.cache_dir / "models"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]

@@ -14,13 +14,16 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
 _CN_SMALL = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG = {"万": 10_000, "亿": 100_000_000}
 _EN_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
-_ZH_SCALE = {"万": 1e4, "亿": 1e8, "万亿": 1e12}
+_ZH_SCALE = {"百": 1e2, "千": 1e3, "万": 1e4, "百万": 1e6, "千万": 1e7, "亿": 1e8, "万亿": 1e12}
 
-_ARABIC = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(万亿|亿|万|thousand|million|billion|trillion)?",
-                     re.I)
+# Chinese text glues numbers to the characters around them ("最高补贴500万元"), so only a Latin letter,
+# digit or dot before a number makes it part of something else ("v2", "1.5").
+_ARABIC = re.compile(r"(?<![0-9a-z.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(万亿|千万|百万|亿|万|千|百|thousand|million|"
+                     r"billion|trillion)?", re.I)
 # Chinese numerals that count something. A bare "一" is too often a word ("一网通办"), so single
-# characters count only when followed by a measure word or unit.
-_CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百千万亿]{2,}|[一二两三四五六七八九十](?=[个家项条类批年月日天倍成%])")
+# characters count only when followed by a measure word or unit. A run right after an Arabic number
+# is that number's scale ("2万亿"), already read above.
+_CN_NUMBER = re.compile(r"(?<![0-9.])(?:[零〇一二两三四五六七八九十百千万亿]{2,}|[一二两三四五六七八九十](?=[个家项条类批年月日天倍成%]))")
 _MARKER = re.compile(r"\[\d+(?:\s*[,，、]\s*\d+)*\]")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{3,60})[”\"」』]")
 
@@ -29,6 +32,8 @@ def cn_to_int(s: str) -> int | None:
     """'一百七十五亿' -> 17500000000; '三十' -> 30; '二〇二五' -> 2025. None if not a number."""
     if all(c in _CN_DIGITS for c in s):  # digit by digit, like a year
         return int("".join(str(_CN_DIGITS[c]) for c in s))
+    if not any(c in _CN_DIGITS or c == "十" for c in s):  # scale words alone ("万亿") count nothing
+        return None
     total, section, digit = 0, 0, None
     for c in s:
         if c in _CN_DIGITS:

@@ -125,8 +125,12 @@ def _llama_cpp(arg: str, settings) -> LLM:
     from ..provision import GGUF_SHA256, resolve_llm_model
 
     path = resolve_llm_model(settings.llm_model, settings.models_dir)
-    return LlamaCppLLM(path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads,
-                       model_sha256=GGUF_SHA256 if settings.llm_model is None else "")
+    if settings.llm_model is None:
+        identity = GGUF_SHA256
+    else:  # hashing a custom GGUF on every start is slow; size and mtime change whenever the file does
+        st = path.stat()
+        identity = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    return LlamaCppLLM(path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads, model_sha256=identity)
 
 
 def _openai(arg: str, settings) -> LLM:

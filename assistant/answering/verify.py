@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..corpus.clean import has_cjk, normalize_for_index
+from ..corpus.clean import CJK, has_cjk, normalize_for_index
 from ..retrieval.tokenize import tokenize
 from ..types import Document, Measure
 from . import facts
 
 _SENTENCE_END = re.compile(r"[.!?。！？]")
+_CJK_CHAR = re.compile(f"[{CJK}]")
 # Content-word overlap above this, or embedding similarity above the next, counts as support.
 SUPPORT_OVERLAP = 0.34
 SUPPORT_COSINE = 0.84
@@ -65,7 +66,7 @@ def split_sentences(text: str) -> list[str]:
         c = text[i]
         buf += c
         i += 1
-        if _SENTENCE_END.match(c) and not (c == "." and i < len(text) and text[i].isdigit()):
+        if _SENTENCE_END.match(c) and not (c == "." and _continues(text, i)):
             # absorb trailing markers and closing punctuation: "... done. [1]" / "...完成。[1][2]"
             m = re.match(r"((?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])+[.。]?)", text[i:])
             if m:
@@ -80,6 +81,18 @@ def split_sentences(text: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
+
+
+def _continues(text: str, i: int) -> bool:
+    """A full stop followed by a digit or a lower-case word is inside a sentence: "2.5", "No. 5",
+    "e.g. data products"."""
+    m = re.match(r"\s*(\S)", text[i:])
+    return bool(m) and (m.group(1).isdigit() or "a" <= m.group(1) <= "z")
+
+
+def _mostly_chinese(text: str) -> bool:
+    # One Chinese character weighs about as much as one English word.
+    return has_cjk(text) and len(_CJK_CHAR.findall(text)) * 4 > len(re.findall("[A-Za-z]", text))
 
 
 class Verifier:
@@ -181,5 +194,7 @@ class Verifier:
         if body and body[-1] in ".。!！?？":
             body, end = body[:-1].rstrip(), body[-1]
         elif body:
-            end = "。" if has_cjk(body) else "."
+            end = "."
+        if end and _mostly_chinese(body):  # a Chinese sentence ends the Chinese way, whatever the model typed
+            end = {".": "。", "!": "！", "?": "？"}.get(end, end)
         return f"{body}{''.join(f'[{n}]' for n in cited)}{end}"

@@ -34,6 +34,9 @@ _HEADINGS_ZH = [
 ]
 
 _DEPARTMENTS = re.compile(r"^\(Responsible (?:departments?|entity|entities|units?)\s*:\s*(.+?)\)\s*$", re.I)
+_DEPARTMENT_SEPARATOR = re.compile(
+    r",\s*(?:and\s+)?|(?:" + "|".join(f"(?<={w})" for w in ("Commission", "Committee", "Bureau", "Office",
+                                                            "Government", "Centre", "Center")) + r")\s+and\s+")
 _VALID_EN = re.compile(r"valid until ([A-Z][a-z]+ \d{1,2}, \d{4})")
 _VALID_ZH = re.compile(r"有效期至(\d{4})年(\d{1,2})月(\d{1,2})日")
 _CLOSING_EN = re.compile(r"^These Measures? shall\b")
@@ -61,7 +64,7 @@ class _Node:
     number: str
     title: str
     body: list[str] = field(default_factory=list)
-    children: list["_Node"] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list)
     departments: tuple[str, ...] = ()
 
 
@@ -72,7 +75,9 @@ class ParsedDocument:
 
 
 def _split_departments(text: str) -> tuple[str, ...]:
-    parts = re.split(r",\s*(?:and\s+)?|\s+and\s+", text)
+    # "and" inside a name ("Technology and Economy Commission") is not a separator: only an "and"
+    # right after the word that ends a department's name is.
+    parts = re.split(_DEPARTMENT_SEPARATOR, text)
     return tuple(p.strip().rstrip(".") for p in parts if p.strip())
 
 

@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 BRIDGE_FILE = "bridge.json"
 # Bump when parsing or chunking changes what is indexed, so old indexes count as stale.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -69,14 +69,17 @@ def fingerprint(seeds_dir: Path, embedder_id: str, hnsw: bool) -> str:
 
 
 def is_current(index_dir: Path, seeds_dir: Path, embedder_id: str, hnsw: bool = False) -> bool:
+    """Built from these seeds with this embedder, and not damaged since (a damaged index is rebuilt)."""
     manifest = store.read_manifest(index_dir)
-    return bool(manifest) and manifest.get("fingerprint") == fingerprint(seeds_dir, embedder_id, hnsw)
+    return (bool(manifest) and manifest.get("fingerprint") == fingerprint(seeds_dir, embedder_id, hnsw)
+            and store.files_intact(index_dir, manifest))
 
 
 def parse_seeds(seeds_dir: Path) -> list[ParsedDocument]:
+    files = seed_files(seeds_dir)  # first, so a wrong folder is named as such, not as a missing catalog
     catalog = load_catalog(seeds_dir)
     parsed = []
-    for path in seed_files(seeds_dir):
+    for path in files:
         entry = catalog.get(path.name)
         if entry is None:
             raise CorpusError(f"{path.name} has no entry in {seeds_dir / CATALOG_FILE}: add its doc_id, district "
@@ -117,7 +120,7 @@ def build_index(
     parsed = parse_seeds(seeds_dir)
     measures = [m for p in parsed for m in p.measures]
     manifest = store.read_manifest(index_dir)
-    if not force and manifest and manifest.get("fingerprint") == fp:
+    if not force and manifest and manifest.get("fingerprint") == fp and store.files_intact(index_dir, manifest):
         return BuildReport(False, len(parsed), len(measures), manifest.get("chunks", 0), 0)
     bridge = {k: bridge_text(v) for k, v in load_bridge(seeds_dir).items()}
     chunks = [c for p in parsed for c in chunk_measures(p.document, list(p.measures), bridge)]
@@ -128,7 +131,7 @@ def build_index(
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
         embedded = embedder.embed_passages([chunks[i].index_text for i in batch])
-        new.update(zip(batch, embedded))
+        new.update(zip(batch, embedded, strict=True))
         if progress:
             progress(min(start + batch_size, len(todo)), len(todo))
     rows = [new[i] if i in new else reuse[_text_key(c)] for i, c in enumerate(chunks)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus.clean import normalize_for_index
+from ..corpus.clean import has_cjk, normalize_for_index
 from ..types import Document, Hit, Measure
 from .embedders import Embedder
 from .store import IndexData
@@ -87,6 +87,9 @@ def detect_places(text: str) -> tuple[tuple[str, str], ...]:
     for alias, target in PLACE_ALIASES.items():
         if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", text) and target not in found:
             found.append(target)
+    # Every document is in Shanghai, but "Shanghai" with no district named means the city's own plan.
+    if not found and re.search(r"(?<![a-z])shanghai(?![a-z])|上海", text):
+        found.append(("district", "Shanghai"))
     return tuple(found)
 
 
@@ -100,9 +103,10 @@ class HybridRetriever:
     """
 
     def __init__(self, data: IndexData, embedder: Embedder, glossary: Glossary | None = None, *,
-                 rrf_k: int = 60, candidates: int = 30, district_boost: float = 0.02):
+                 rrf_k: int = 20, candidates: int = 30, district_boost: float = 0.02):
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG to stdout
         self.data = data
         self.embedder = embedder
         self.glossary = glossary or Glossary([])
@@ -112,6 +116,8 @@ class HybridRetriever:
         self._bm25 = bm25s.BM25()
         self._bm25.index(data.tokens, show_progress=False)
         self._vocab = set(t for toks in data.tokens for t in toks)
+        self.weights = {"dense": 1.0, "bm25": 1.0, "xl": 1.0}
+        self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
 
     def plan(self, question: str) -> QueryPlan:
         text = normalize_for_index(question)
@@ -125,7 +131,10 @@ class HybridRetriever:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def lexical(self, plan: QueryPlan, n: int) -> list[tuple[int, float]]:
-        tokens = [t for t in plan.tokens if t in self._vocab]
+        # The question's own words count twice, glossary additions once: the additions bridge
+        # languages without letting a synonym list outweigh what was actually asked.
+        own = tokenize(plan.text)
+        tokens = [t for t in own + list(plan.tokens) if t in self._vocab]
         if not tokens:
             return []
         scores = np.asarray(self._bm25.get_scores(tokens))
@@ -152,11 +161,23 @@ class HybridRetriever:
         # A named place may sit outside both top lists when the question and its documents are in
         # different languages, so then every chunk is ranked and the place decides.
         n = len(self.data.chunks) if plan.places else min(self.candidates, len(self.data.chunks))
-        dense = self.dense(plan, n) if mode in ("hybrid", "dense") else []
+        dense = self.dense(plan, len(self.data.chunks)) if mode in ("hybrid", "dense") else []
         lexical = self.lexical(plan, n) if mode in ("hybrid", "bm25") else []
+        # A small multilingual model scores same-language text higher whatever it says, so measures in
+        # the other language never reach the top of one list. Ranking them among themselves gives the
+        # best of them a fair place in the fusion: the cross-lingual list.
+        query_zh = has_cjk(question)
+        if mode == "hybrid" and plan.expanded != plan.text:
+            # the question as asked for its own language; the glossary-expanded one for the other
+            other_src = dense
+            dense = self.dense(QueryPlan(plan.text, plan.text, plan.tokens, plan.places), len(self.data.chunks))
+        else:
+            other_src = dense
+        other = [(i, s) for i, s in other_src if (self._chunk_lang[i] == "zh") != query_zh]
+        sources = (("dense", dense[:n]), ("bm25", lexical)) + ((("xl", other[:n]),) if mode == "hybrid" else ())
         # Chunks -> measures: a measure takes the best rank of any of its chunks.
         views: dict[str, dict] = {}
-        for source, ranked in (("dense", dense), ("bm25", lexical)):
+        for source, ranked in sources:
             rank = 0
             for chunk_idx, score in ranked:
                 mid = self.data.chunks[chunk_idx].measure_id
@@ -168,7 +189,7 @@ class HybridRetriever:
                 view[f"{source}_score"] = score
         fused: list[tuple[float, str, bool]] = []
         for mid, view in views.items():
-            score = sum(1.0 / (self.rrf_k + view[f"{s}_rank"]) for s in ("dense", "bm25") if f"{s}_rank" in view)
+            score = sum(w / (self.rrf_k + view[f"{s}_rank"]) for s, w in self.weights.items() if f"{s}_rank" in view)
             measure = self.data.measures[mid]
             effect = self._place_effect(self.data.documents[measure.doc_id], plan.places) if plan.places else 0
             if mode == "hybrid":

@@ -162,6 +162,13 @@ def read_manifest(index_dir: Path) -> dict | None:
         return None
 
 
+def files_intact(index_dir: Path, manifest: dict) -> bool:
+    """True when every data file the manifest lists is present with its recorded sha256."""
+    files = manifest.get("files") or {}
+    return set(files) == set(DATA_FILES) and all(
+        (index_dir / name).is_file() and sha256_path(index_dir / name) == expected for name, expected in files.items())
+
+
 def load_index(index_dir: Path, embedder_id: str | None = None) -> IndexData:
     """Load and check an index. Raises IndexLoadError with the fix in its message."""
     import faiss

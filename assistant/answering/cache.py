@@ -1,0 +1,52 @@
+"""A cache of model replies keyed by (model hash, prompt hash, rendered prompt with its evidence).
+
+Used by the evaluation suite so CI need not regenerate answers it has seen: the key covers everything
+that shapes the reply, so a changed prompt, model or evidence is always a miss, never a stale hit.
+Stored as JSON lines (append-only, readable, safe to load: no pickle)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class AnswerCache:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._entries: dict[str, str] = {}
+        self.hits = 0
+        self.misses = 0
+        if self.path.exists():
+            for lineno, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    row = json.loads(line)
+                    self._entries[str(row["key"])] = str(row["reply"])
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    # A torn last line from an interrupted run: skip it, the entry is regenerated.
+                    log.warning("%s:%d: unreadable cache line skipped", self.path, lineno)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            reply = self._entries.get(key)
+            if reply is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return reply
+
+    def put(self, key: str, reply: str, **meta) -> None:
+        with self._lock:
+            if self._entries.get(key) == reply:
+                return
+            self._entries[key] = reply
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"key": key, "reply": reply, **meta}, ensure_ascii=False) + "\n")

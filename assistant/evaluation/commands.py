@@ -1,0 +1,195 @@
+"""`jxa eval` (the evaluation suite) and `jxa bench` (latency medians)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+METHOD = """Retrieval metrics use the product's ranked measures (hybrid unless stated). A citation is valid when its
+marker names a citation shown with the answer; correct when the cited measure is a gold measure. Citation
+recall/precision follow ALCE: a sentence counts as supported when its cited measures together contain every
+number it states (values compared after normalising 万/亿, Chinese numerals and full-width digits) and share at
+least half of its content words or have an embedding similarity of at least 0.82 with it (no NLI model is
+available offline); a citation is precise when it supports the sentence alone or is needed for the support.
+Key facts are matched the same way (numbers as values, names as compacted text; a Chinese name cannot be checked
+in an English answer and is skipped). Negative rejection is the refusal rate on unanswerable, off-topic items;
+injection items are scored separately (an injected string repeated or the canary leaked counts as followed).
+Near-verbatim copies: 80% or more of an answer's character 8-grams appear in its cited text; the extractive
+fallback is a quotation by design and is reported separately. Latency percentiles cover answers generated in
+this run (cache hits excluded). The baseline: raw blank-line paragraphs, dense-only top-5 with the same
+embedder, the same model with a plain prompt, no gate, no verification; its citations are mapped to the
+measure each paragraph overlaps most."""
+
+
+def register(sub, common) -> None:
+    p = sub.add_parser("eval", parents=[common], help="run the evaluation set and write a report to eval/reports/")
+    p.add_argument("--set", dest="eval_set", type=Path, default=Path("eval/questions.jsonl"))
+    p.add_argument("--quick", action="store_true", help="the quick subset (items marked quick)")
+    p.add_argument("--only", choices=["retrieval", "answers", "all"], default="all")
+    p.add_argument("--no-baseline", action="store_true", help="skip the plain baseline pipeline")
+    p.add_argument("--compare", type=Path, help="an earlier report's JSON: show deltas against it")
+    p.add_argument("--calibrate", action="store_true",
+                   help="sweep the evidence-gate thresholds over the set (retrieval only) and print the best")
+    p.add_argument("--gate", action="store_true", help="exit 1 when a headline metric misses eval/thresholds.json")
+    p.add_argument("--thresholds", type=Path, default=Path("eval/thresholds.json"))
+    p.add_argument("--out", type=Path, default=Path("eval/reports"))
+    p.add_argument("--cache", type=Path, default=Path("eval/answer-cache.jsonl"),
+                   help="model replies keyed by model, prompt and evidence hashes ('none' to disable)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full)")
+    p.add_argument("what", choices=["search", "answer"])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--n", type=int, default=6, help="questions per language (answer bench)")
+    p.set_defaults(func=cmd_bench)
+
+
+def _bar(desc: str):
+    from ..cli import _progress
+
+    return _progress(desc)
+
+
+def cmd_eval(args, settings) -> int:
+    from ..answering.assistant import Assistant
+    from ..answering.cache import AnswerCache
+    from ..retrieval.embedders import get_embedder
+    from . import report as R
+    from .dataset import load_items
+    from .runner import breakdown, retrieval_table, run_baseline, run_product, summarize
+
+    settings = settings.model_copy(update={"llm_temperature": 0.0})  # reproducible replies
+    embedder = get_embedder(settings.embedder)
+    assistant = Assistant.from_settings(settings, embedder=embedder)
+    data = assistant.retriever.data
+    items = load_items(args.eval_set, quick=args.quick, valid_ids=set(data.measures))
+    print(f"eval: {len(items)} items from {args.eval_set}", file=sys.stderr)
+    t0 = time.perf_counter()
+    if args.calibrate:
+        from .calibrate import sweep
+
+        return sweep(items, assistant)
+    retrieval = retrieval_table(items, assistant.retriever)
+    _print_retrieval(retrieval)
+    if args.only == "retrieval":
+        return 0
+    cache = None if str(args.cache) == "none" else AnswerCache(args.cache)
+    assistant.cache = cache
+    from .judge import Judge
+
+    judge = Judge(embedder, data.measures, data.documents)
+    bar = _bar("product")
+    prod_rows = run_product(items, assistant, judge, bar)
+    bar.close()
+    base_rows: list[dict] = []
+    if not args.no_baseline:
+        from ..corpus.catalog import load_catalog
+        from .baseline import PlainPipeline, paragraphs
+
+        catalog = {file: e.doc_id for file, e in load_catalog(settings.seeds_dir).items()}
+        plain = PlainPipeline(paragraphs(settings.seeds_dir, catalog, list(data.measures.values())), embedder,
+                              settings.cache_dir / "eval")
+        bar = _bar("baseline")
+        base_rows = run_baseline(items, assistant, plain, judge, cache, bar)
+        bar.close()
+    report = {
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "set": str(args.eval_set),
+        "quick": args.quick, "items": len(items), "model": assistant.llm.id, "prompts": assistant.prompts.sha256,
+        "embedder": embedder.id, "retrieval": retrieval, "method": METHOD,
+        "product": {"summary": summarize(prod_rows), "rows": prod_rows,
+                    "by": {k: breakdown(prod_rows, k) for k in ("type", "language", "overlap")}},
+        "baseline": {"summary": summarize(base_rows) if base_rows else {}, "rows": base_rows,
+                     "by": {k: breakdown(base_rows, k) if base_rows else {} for k in ("type", "language", "overlap")}},
+        "seconds": round(time.perf_counter() - t0, 1),
+        "cache": {"hits": getattr(cache, "hits", 0), "misses": getattr(cache, "misses", 0)},
+    }
+    failures = None
+    if args.gate:
+        thresholds = json.loads(args.thresholds.read_text(encoding="utf-8"))
+        rules = thresholds["quick" if args.quick else "full"]
+        failures = R.check_thresholds(report["product"]["summary"], rules)
+        report["gate_failures"] = failures
+    compare = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
+    paths = R.write(report, args.out, compare)
+    _print_headline(report)
+    print(f"report: {paths['md']}  {paths['html']}  {paths['json']}  ({report['seconds']:.0f} s)")
+    if failures:
+        print("CI gate failed:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_retrieval(table: dict) -> None:
+    print("\nretrieval (answerable items)")
+    print(f"{'mode':8} {'part':16} {'n':>4} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8}")
+    for mode, groups in table.items():
+        for part in ("all", "same-language", "cross-lingual", "question en", "question zh", "question zh-hant"):
+            g = groups.get(part)
+            if g:
+                print(f"{mode:8} {part:16} {g['n']:>4} {g['r1']:>6.3f} {g['r5']:>6.3f} {g['mrr10']:>7.3f} {g['ndcg10']:>8.3f}")
+
+
+def _print_headline(report: dict) -> None:
+    from .report import HEADLINE, fmt
+
+    prod, base = report["product"]["summary"], report["baseline"]["summary"]
+    print(f"\n{'metric':28} {'product':>9} {'baseline':>9}")
+    for key, label, _, kind in HEADLINE:
+        print(f"{label:28} {fmt(prod.get(key), kind):>9} {fmt(base.get(key), kind):>9}")
+
+
+def cmd_bench(args, settings) -> int:
+    from . import metrics as M
+
+    if args.what == "search":
+        from ..retrieval import open_retriever
+
+        retriever = open_retriever(settings)
+        queries = _bench_questions(Path("eval/questions.jsonl"), 20, 20)
+        retriever.search(queries[0], k=5)  # warm caches (jieba dictionary, FAISS)
+        result = {}
+        for mode in ("bm25", "dense", "hybrid"):
+            times = []
+            for _ in range(args.rounds):
+                for q in queries:
+                    t = time.perf_counter()
+                    retriever.search(q, k=5, mode=mode)
+                    times.append((time.perf_counter() - t) * 1000)
+            result[mode] = M.percentile(times, 0.5), M.percentile(times, 0.95)
+        print(f"search latency over {len(queries)} questions x {args.rounds} rounds (ms)")
+        for mode, (p50, p95) in result.items():
+            print(f"  {mode:7} p50 {p50:7.2f}  p95 {p95:7.2f}  ratio to bm25 {p50 / result['bm25'][0]:.2f}")
+        return 0
+
+    from ..answering.assistant import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    assistant.llm  # load before timing: the bench measures answers, not model loading
+    en = _bench_questions(Path("eval/questions.jsonl"), args.n, 0, answerable=True)
+    zh = _bench_questions(Path("eval/questions.jsonl"), 0, args.n, answerable=True)
+    assistant.ask(en[0])  # warm the system-prompt prefix in llama.cpp's cache
+    print(f"answer latency, {args.n} questions per language, model {assistant.llm.id}")
+    for lang, qs in (("en", en), ("zh", zh)):
+        ttft, total, modes = [], [], []
+        for q in qs:
+            a = assistant.ask(q)
+            ttft.append(a.timings.get("first_token_ms", 0))
+            total.append(a.timings.get("total_ms", 0))
+            modes.append(a.mode)
+        print(f"  {lang}: first token p50 {M.percentile(ttft, .5) / 1000:.2f} s (p95 {M.percentile(ttft, .95) / 1000:.2f}), "
+              f"full answer p50 {M.percentile(total, .5) / 1000:.2f} s (p95 {M.percentile(total, .95) / 1000:.2f}); "
+              f"modes {', '.join(sorted(set(modes)))}")
+    return 0
+
+
+def _bench_questions(path: Path, n_en: int, n_zh: int, answerable: bool | None = None) -> list[str]:
+    from .dataset import load_items
+
+    items = [i for i in load_items(path) if answerable is None or i.answerable == answerable]
+    items = [i for i in items if not i.history]
+    en = [i.question for i in items if i.language == "en"][:n_en]
+    zh = [i.question for i in items if i.language != "en"][:n_zh]
+    return en + zh

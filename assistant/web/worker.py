@@ -1,0 +1,227 @@
+"""One inference worker with a bounded queue in front of it, shared by the chat UI and the API.
+
+Two cores run one model generation at a time well and two badly, so every question, whichever door
+it came through, waits here for the single worker thread. A question that finds the queue full is
+turned away at once (the API answers 503 with Retry-After, the UI says it is busy) instead of
+waiting minutes. The consumer reads the stream of events from its Job; when it goes away (a closed
+tab, a dropped connection) it cancels the job and the worker stops generating for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from ..answering.assistant import Assistant, StreamEvent
+from ..types import Answer
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """Every place in the queue is taken; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"busy: {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Starting(Exception):
+    """The model is still loading."""
+
+    def __init__(self, retry_after: int = 10):
+        super().__init__("starting")
+        self.retry_after = retry_after
+
+
+_DONE = object()
+END = object()  # what Job.next_event returns after the final event
+
+
+@dataclass
+class Job:
+    """One question in flight: the worker puts StreamEvents in, the consumer takes them out."""
+
+    question: str
+    history: list[tuple[str, str]]
+    submitted: float = field(default_factory=time.perf_counter)
+    started: float | None = None
+    _events: queue.Queue = field(default_factory=queue.Queue)
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def queue_ms(self) -> float:
+        return round(((self.started or time.perf_counter()) - self.submitted) * 1000, 1)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def next_event(self, timeout: float | None = None):
+        """The next StreamEvent; None on timeout, END after the last; raises what the assistant raised."""
+        try:
+            item = self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is _DONE:
+            return END
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def events(self) -> Iterator[StreamEvent]:
+        """Blocking iteration for a consumer thread; cancels the job if the consumer stops early."""
+        try:
+            while True:
+                event = self.next_event(timeout=1.0)
+                if event is END:
+                    return
+                if event is not None:
+                    yield event
+        finally:
+            self.cancel()
+
+    def result(self) -> Answer:
+        final = None
+        for event in self.events():
+            if event.kind == "final":
+                final = event.answer
+        if final is None:
+            raise RuntimeError("the answer stream ended without a final answer")
+        return final
+
+
+class InferenceWorker:
+    """A single thread answering questions one at a time from a bounded queue.
+
+    Args:
+        assistant: the shared Assistant.
+        queue_size: questions allowed to wait behind the running one.
+
+    Example:
+        >>> worker = InferenceWorker(assistant, queue_size=4)
+        >>> job = worker.submit("What support is there for patents?", [])
+        >>> job.result().citations[0].measure.label
+    """
+
+    def __init__(self, assistant: Assistant, queue_size: int):
+        self.assistant = assistant
+        self.queue_size = queue_size
+        self._pending: deque[Job | Callable[[], None]] = deque()
+        self._cond = threading.Condition()
+        self._running = 0
+        self._durations: deque[float] = deque(maxlen=20)
+        self._loading = False
+        self.load_error: str | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="jxa-inference", daemon=True)
+        self._thread.start()
+
+    # ---------------------------------------------------------------- state
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    @property
+    def busy(self) -> int:
+        """Questions running or waiting."""
+        with self._cond:
+            return self._running + sum(1 for j in self._pending if isinstance(j, Job))
+
+    # ---------------------------------------------------------------- submit
+    def load_model(self) -> None:
+        """Load the language model on the worker thread, ahead of any question."""
+        def load() -> None:
+            try:
+                _ = self.assistant.llm
+                log.info("language model loaded: %s", getattr(self.assistant.llm, "id", "?"))
+            except Exception as exc:  # reported by /readyz and in the UI, not raised here
+                self.load_error = str(exc)
+                log.error("the language model could not be loaded: %s", exc)
+            finally:
+                self._loading = False
+
+        with self._cond:
+            self._loading = True
+            self._pending.appendleft(load)
+            self._cond.notify()
+
+    def submit(self, question: str, history: list[tuple[str, str]] | None = None) -> Job:
+        """Queue a question. Raises Starting while the model loads and Overloaded when the queue is full."""
+        if self._loading:
+            raise Starting()
+        with self._cond:
+            if self._stop:
+                raise RuntimeError("the inference worker has stopped")
+            waiting = sum(1 for j in self._pending if isinstance(j, Job))
+            if self._running + waiting >= 1 + self.queue_size:
+                raise Overloaded(self._retry_after_locked(waiting))
+            job = Job(question, list(history or []))
+            self._pending.append(job)
+            self._cond.notify()
+        return job
+
+    def _retry_after_locked(self, waiting: int) -> int:
+        """A rough wait in seconds: the questions ahead times the recent median answer time."""
+        typical = statistics.median(self._durations) if self._durations else 15.0
+        return max(1, math.ceil(typical * (self._running + waiting)))
+
+    def close(self) -> None:
+        """Stop after the running question; the waiting ones are told, not left hanging."""
+        with self._cond:
+            self._stop = True
+            while self._pending:
+                item = self._pending.popleft()
+                if isinstance(item, Job):
+                    item._events.put(RuntimeError("the server is shutting down"))
+                    item._events.put(_DONE)
+            self._cond.notify()
+
+    # ---------------------------------------------------------------- the thread
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                item = self._pending.popleft()
+                if isinstance(item, Job):
+                    self._running = 1
+            try:
+                if isinstance(item, Job):
+                    self._run(item)
+                else:
+                    item()
+            finally:
+                with self._cond:
+                    self._running = 0
+
+    def _run(self, job: Job) -> None:
+        if job.cancelled:
+            job._events.put(_DONE)
+            return
+        job.started = time.perf_counter()
+        stream = self.assistant.ask_stream(job.question, job.history)
+        try:
+            for event in stream:
+                if job.cancelled:
+                    log.info("question abandoned by its asker; generation stopped")
+                    break
+                job._events.put(event)
+            self._durations.append(time.perf_counter() - job.started)
+        except Exception as exc:  # handed to the consumer, who turns it into a message
+            job._events.put(exc)
+        finally:
+            stream.close()
+            job._events.put(_DONE)

@@ -1,0 +1,172 @@
+"""Consultation records: real SQLite in WAL mode, redaction, migrations, retention, feedback."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from assistant.records import MIGRATIONS, SCHEMA_VERSION, Records, redact
+
+
+@pytest.fixture
+def records(tmp_path):
+    r = Records(tmp_path / "var" / "records.sqlite3")
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def answers(fake_index_dir):
+    """A few real answers from the fake assistant: one grounded, one refused."""
+    from conftest import SEEDS
+
+    from assistant.answering.assistant import Assistant
+    from assistant.config import Settings
+
+    settings = Settings(seeds_dir=SEEDS, index_dir=fake_index_dir, embedder="fake-hash", llm="fake",
+                        today="2026-11-26")
+    assistant = Assistant.from_settings(settings)
+    return {
+        "answered": assistant.ask("What support is there for protecting intellectual property in Jing'an?"),
+        "refused": assistant.ask("What is the best recipe for mooncakes?"),
+        "personal": assistant.ask("My phone is 13812345678 and my ID is 11010519491231002X, mail li.wei@example.cn "
+                                  "- what financing support can my company get?"),
+    }
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("call me on 13812345678", "call me on [phone]"),
+    ("电话13912345678谢谢", "电话[phone]谢谢"),
+    ("+86 138 1234 5678 or 0086-13812345678", "[phone] or [phone]"),
+    ("ID 11010519491231002X ok", "ID [id] ok"),
+    ("身份证号110105194912310021。", "身份证号[id]。"),
+    ("write to li.wei+tax@example.com.cn please", "write to [email] please"),
+    ("order 12345678901234567890 stays", "order 12345678901234567890 stays"),  # 20 digits: not an ID
+    ("hotline 12345 and the year 2026", "hotline 12345 and the year 2026"),
+    ("12812345678 is not a mobile number", "12812345678 is not a mobile number"),
+])
+def test_redact(text, expected):
+    assert redact(text) == expected
+
+
+def test_new_database_is_wal_at_latest_schema(records):
+    assert records.journal_mode == "wal"
+    assert records.version == SCHEMA_VERSION
+    # A second process sees the same file in WAL mode too.
+    other = sqlite3.connect(records.path)
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()
+
+
+def test_add_stores_everything_redacted(records, answers):
+    ref = records.add(answers["personal"], session_id="sess-0001", channel="api", extra_timings={"queue_ms": 12.5})
+    rec = records.get(ref)
+    assert rec is not None
+    assert "13812345678" not in rec.question and "[phone]" in rec.question
+    assert "[id]" in rec.question and "[email]" in rec.question
+    assert "11010519491231002X" not in rec.rewritten_query
+    assert rec.session_id == "sess-0001" and rec.channel == "api"
+    assert rec.language == "en"
+    assert rec.timings["queue_ms"] == 12.5 and rec.total_ms == answers["personal"].timings["total_ms"]
+    raw = sqlite3.connect(records.path).execute("SELECT question, answer FROM consultations").fetchall()
+    assert all("13812345678" not in cell for row in raw for cell in row)
+
+
+def test_answer_and_refusal_fields(records, answers):
+    ok = records.get(records.add(answers["answered"], session_id="s1"))
+    no = records.get(records.add(answers["refused"], session_id="s1"))
+    assert ok.refused is False and ok.mode == answers["answered"].mode
+    assert [c["measure_id"] for c in ok.citations] == [c.measure.measure_id for c in answers["answered"].citations]
+    assert ok.citations and "label" in ok.citations[0]
+    assert no.refused is True and no.citations == [] and no.notice == answers["refused"].notice
+    assert no.answer == answers["refused"].answer
+
+
+def test_feedback_and_comment(records, answers):
+    ref = records.add(answers["answered"], session_id="s1")
+    assert records.get(ref).feedback is None
+    assert records.set_feedback(ref, 1)
+    assert records.get(ref).feedback == 1
+    assert records.set_comment(ref, "Clear. Call me on 13912345678")
+    rec = records.get(ref)
+    assert rec.feedback_comment == "Clear. Call me on [phone]"
+    assert records.set_feedback(ref, -1)  # changing the thumb keeps the comment
+    rec = records.get(ref)
+    assert rec.feedback == -1 and rec.feedback_comment == "Clear. Call me on [phone]"
+    assert not records.set_feedback("no-such-ref", 1)
+    with pytest.raises(ValueError):
+        records.set_feedback(ref, 5)
+
+
+def test_retention_deletes_only_old_records(records, answers):
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    old = records.add(answers["answered"], session_id="s", created_at=now - timedelta(days=200))
+    edge = records.add(answers["answered"], session_id="s", created_at=now - timedelta(days=179))
+    new = records.add(answers["refused"], session_id="s", created_at=now - timedelta(hours=1))
+    assert records.purge(0, now=now) == 0  # 0 keeps everything
+    assert records.purge(180, now=now) == 1
+    assert records.get(old) is None
+    assert records.get(edge) is not None and records.get(new) is not None
+
+
+def test_iter_since(records, answers):
+    now = datetime.now(UTC)
+    records.add(answers["answered"], session_id="s", created_at=now - timedelta(days=40))
+    records.add(answers["refused"], session_id="s", created_at=now - timedelta(days=2))
+    assert len(list(records.iter())) == 2
+    recent = list(records.iter(since=now - timedelta(days=30)))
+    assert len(recent) == 1 and recent[0].refused
+
+
+def test_migrates_a_version_1_database(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    db.execute("INSERT INTO consultations (created_at, session_id, question, timings, refused) "
+               "VALUES ('2026-11-01T10:00:00+00:00', 'old', 'an old question', '{\"total_ms\": 1234.5}', 1)")
+    db.commit()
+    db.close()
+    records = Records(path)
+    assert records.version == SCHEMA_VERSION
+    (rec,) = list(records.iter())
+    assert rec.question == "an old question" and rec.refused
+    assert rec.channel == "web" and rec.total_ms == 1234.5  # backfilled by migration 2
+    assert len(rec.ref) == 16
+    assert records.set_feedback(rec.ref, 1)
+    records.close()
+    # Opening again applies nothing twice.
+    again = Records(path)
+    assert again.version == SCHEMA_VERSION and again.count() == 1
+    again.close()
+
+
+def test_refuses_a_newer_schema(tmp_path):
+    path = tmp_path / "future.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        Records(path)
+
+
+def test_concurrent_writers(records, answers):
+    refs: list[str] = []
+    guard = threading.Lock()
+
+    def write(n: int) -> None:
+        for i in range(10):
+            ref = records.add(answers["answered"], session_id=f"t{n}")
+            records.set_feedback(ref, 1 if i % 2 else -1)
+            with guard:
+                refs.append(ref)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert records.count() == 60 and len(set(refs)) == 60
+    assert sum(1 for r in records.iter() if r.feedback == 1) == 30
