@@ -30,6 +30,9 @@ _REDACTIONS: tuple[tuple[re.Pattern, str], ...] = (
 )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def redact(text: str | None) -> str:
     """Replace mainland mobile numbers, resident ID numbers and e-mail addresses.
 
@@ -39,6 +42,9 @@ def redact(text: str | None) -> str:
     """
     if not text:
         return text or ""
+    # SQLite stores UTF-8, which cannot hold an unpaired surrogate (JSON can spell one: "\ud800");
+    # one such character must not cost the whole record.
+    text = _SURROGATE.sub("\ufffd", text)
     for pattern, placeholder in _REDACTIONS:
         text = pattern.sub(placeholder, text)
     return text

@@ -17,7 +17,8 @@ from ..errors import BackendError, InputError
 from ..retrieval.hybrid import HybridRetriever
 from ..retrieval.tokenize import tokenize
 from ..types import Answer, Citation, Hit
-from .gate import GateDecision, decide
+from .facts import numbers, strip_markers
+from .gate import AMOUNT_QUESTION, GateDecision, decide
 from .language import detect_language, standalone_query
 from .llm import LLM
 from .prompts import PromptSet
@@ -111,7 +112,7 @@ class Assistant:
         self.cache = cache
         self.canary = f"JXA-{secrets.token_hex(6)}"
         self._system = self.prompts["system"].render(canary=self.canary)
-        self._vocab = set(t for toks in retriever.data.tokens for t in toks)
+        self._vocab = retriever.known_words
 
     @classmethod
     def from_settings(cls, settings: Settings, llm: LLM | None = None, embedder=None) -> "Assistant":
@@ -260,6 +261,12 @@ class Assistant:
             if text:
                 emitted.append(text)
                 yield StreamEvent("delta", text if len(emitted) == 1 else self._sep(language) + text)
+        if AMOUNT_QUESTION.search(question) and not any(numbers(strip_markers(e)) for e in emitted):
+            # Asked for a figure and no checked sentence gives one: the policies do not state it.
+            answer = self._refusal(question, language, "amount_not_stated", hits, query, timings, t0)
+            yield StreamEvent("delta", answer.answer)
+            yield StreamEvent("final", answer=answer)
+            return
         if not emitted:
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, "")
             return

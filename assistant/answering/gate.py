@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from ..retrieval.hybrid import QueryPlan
 from ..types import Hit
 
-# Chosen on eval/questions.jsonl (see README, "Evidence gate"): the lowest false-refusal rate at
-# which negative rejection stays >= 0.90 on the calibration split.
-MIN_DENSE = 0.815  # cosine of the best dense hit (multilingual-e5-small, prefixed)
-MIN_DENSE_ALONE = 0.845  # ... when BM25 does not agree on any of the top hits
-MIN_COVERAGE = 0.5  # share of the question's content words known to the corpus
+# Chosen with `jxa eval --calibrate` on eval/questions.jsonl: retrieval signals alone separate covered
+# from uncovered questions poorly with a small embedder (rejection 0.64 at 0.065 false refusal), so the
+# gate is set permissive and the rest is left to the model's NOT_COVERED and the amount check after
+# generation.
+MIN_DENSE = 0.79  # cosine of the best dense hit (multilingual-e5-small, prefixed)
+MIN_DENSE_ALONE = 0.79  # ... when BM25 does not agree on any of the top hits
+MIN_COVERAGE = 0.4  # share of the question's content words known to the corpus
 
 INJECTION = re.compile(
     r"ignore (?:all |any |the )?(?:previous|prior|above|earlier|your)|disregard (?:all |the |your )?"
@@ -35,14 +37,19 @@ OTHER_PLACES = {
     "hongkou": "虹口", "yangpu": "杨浦", "baoshan": "宝山", "jiading": "嘉定", "jinshan": "金山",
     "songjiang": "松江", "qingpu": "青浦", "fengxian": "奉贤", "chongming": "崇明", "beijing": "北京",
     "shenzhen": "深圳", "hangzhou": "杭州", "guangzhou": "广州", "suzhou": "苏州", "nanjing city": "南京市",
-    "hong kong": "香港", "singapore": "新加坡",
+    "hong kong": "香港", "singapore": "新加坡", "chengdu": "成都", "wuhan": "武汉", "tianjin": "天津",
+    "chongqing": "重庆", "xi'an": "西安", "xiamen": "厦门", "ningbo": "宁波", "jiangsu": "江苏省", "zhejiang": "浙江省",
 }
+# Nanjing the city, not Nanjing West Road in Jing'an.
+_NANJING = re.compile(r"\bnanjing\b(?!\s*(?:west|east)?\s*road)|南京(?![西东]路)", re.I)
 AMOUNT_QUESTION = re.compile(
     r"how much|how many (?:yuan|rmb|dollars)|what (?:amount|percentage|percent|sum)|maximum (?:subsidy|grant|amount)|"
     r"多少钱|多少元|多少万|金额|补贴多少|奖励多少|资助多少|比例是多少|最高(?:补贴|奖励|资助)|百分之几",
     re.I,
 )
-_MONEY = re.compile(r"\d[\d,.]*\s*(?:万|亿)?\s*(?:元|yuan|rmb)|%|percent|百分之|\d+\s*(?:万|亿)", re.I)
+# An amount question ("how much space", "多少家") is answerable when a retrieved measure states some
+# quantity; the verifier then checks the number the answer gives is the measure's.
+_MONEY = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:个|家|项|亿|万|平方米|倍|成|天|年)|percent|百分之", re.I)
 _YEAR = re.compile(r"(?<!\d)(20[0-4]\d)(?!\d)")
 
 
@@ -57,7 +64,8 @@ def signals(plan: QueryPlan, hits: list[Hit], vocab: set[str]) -> dict:
     """Retrieval signals for the gate (also logged and used by calibration)."""
     from ..retrieval.tokenize import tokenize
 
-    words = tokenize(plan.text)
+    # Numbers say nothing about the topic ("what's 17 times 23?" is not a policy question).
+    words = [w for w in tokenize(plan.text) if not any(c.isdigit() for c in w)]
     known = [w for w in words if w in vocab]
     top = hits[0] if hits else None
     dense_best = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
@@ -87,6 +95,8 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
     for en, zh in OTHER_PLACES.items():
         if (re.search(rf"\b{en}\b", q) or zh in q) and en not in top_text and zh not in top_text:
             return GateDecision(False, "other_place", s)
+    if _NANJING.search(q) and not _NANJING.search(top_text):
+        return GateDecision(False, "other_place", s)
     corpus_years = {y for h in hits for y in _YEAR.findall(
         f"{h.document.title} {h.document.issued} {h.document.valid_until} {h.measure.text}")}
     asked_years = set(_YEAR.findall(q))
@@ -95,7 +105,7 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
     if s["dense_best"] < min_dense or (not s["agree"] and s["dense_best"] < min_dense_alone):
         return GateDecision(False, "off_topic" if s["coverage"] < min_coverage else "weak_match", s)
     if s["coverage"] < min_coverage and not s["agree"]:
-        return GateDecision(False, "weak_match", s)
+        return GateDecision(False, "off_topic", s)
     if AMOUNT_QUESTION.search(question) and not any(_MONEY.search(h.measure.text) for h in hits[:3]):
         return GateDecision(False, "amount_not_stated", s)
     return GateDecision(True, "", s)

@@ -42,7 +42,7 @@ def sweep(items, assistant) -> int:
     print(f"{'min_dense':>9} {'alone':>6} {'cover':>6} {'neg.rej':>8} {'false.ref':>9}")
     ok = [r for r in results if r[3] >= TARGET_REJECTION] or results
     best = min(ok, key=lambda r: (r[4], -r[3]))
-    for r in sorted(results, key=lambda r: (r[4], -r[3]))[:15]:
+    for r in sorted(results, key=lambda r: (r[4], -r[3]))[:40]:
         print(f"{r[0]:>9} {r[1]:>6} {r[2]:>6} {r[3]:>8.3f} {r[4]:>9.3f}")
     print(f"chosen: MIN_DENSE={best[0]} MIN_DENSE_ALONE={best[1]} MIN_COVERAGE={best[2]} "
           f"(negative rejection {best[3]:.3f}, false refusal {best[4]:.3f}; {len(cases)} items)")

@@ -61,7 +61,8 @@ def cmd_eval(args, settings) -> int:
     from .dataset import load_items
     from .runner import breakdown, retrieval_table, run_baseline, run_product, summarize
 
-    settings = settings.model_copy(update={"llm_temperature": 0.0})  # reproducible replies
+    # Reproducible replies, and no timeouts from a busy machine: latency is measured by `jxa bench`.
+    settings = settings.model_copy(update={"llm_temperature": 0.0, "llm_timeout_s": max(settings.llm_timeout_s, 300.0)})
     embedder = get_embedder(settings.embedder)
     assistant = Assistant.from_settings(settings, embedder=embedder)
     data = assistant.retriever.data

@@ -136,6 +136,7 @@ def build_index(
             progress(min(start + batch_size, len(todo)), len(todo))
     rows = [new[i] if i in new else reuse[_text_key(c)] for i, c in enumerate(chunks)]
     vectors = np.vstack(rows).astype(np.float32) if rows else vectors
+    store.crash_point("embedded")
     store.write_index(index_dir, [p.document for p in parsed], measures, chunks, vectors, embedder.id, fp, hnsw)
     log.info("index built: %d documents, %d measures, %d chunks, %d embedded", len(parsed), len(measures),
              len(chunks), len(todo))

@@ -66,6 +66,10 @@ class Glossary:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def words(self) -> set[str]:
+        """Every BM25 token of every term: words the corpus speaks about, in either language."""
+        return {t for en, zh in self._entries for term in en + zh for t in tokenize(term)}
+
     def expand(self, text: str) -> list[str]:
         padded = f" {text} "
         extra: list[str] = []
@@ -117,6 +121,8 @@ class HybridRetriever:
         self._bm25.index(data.tokens, show_progress=False)
         self._vocab = set(t for toks in data.tokens for t in toks)
         self.weights = {"dense": 1.0, "bm25": 1.0, "xl": 1.0}
+        # Words the corpus covers, in either language: the evidence gate's coverage signal.
+        self.known_words = self._vocab | self.glossary.words()
         self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
 
     def plan(self, question: str) -> QueryPlan:
@@ -194,10 +200,11 @@ class HybridRetriever:
             effect = self._place_effect(self.data.documents[measure.doc_id], plan.places) if plan.places else 0
             if mode == "hybrid":
                 score += effect * self.district_boost
-            fused.append((score, mid, effect > 0))
-        fused.sort(key=lambda t: (-t[0], t[1]))
+            # A place the question names decides first: "what about Xuhui?" wants Xuhui's measures.
+            fused.append((score, mid, effect > 0, effect if mode == "hybrid" else 0))
+        fused.sort(key=lambda t: (-t[3], -t[0], t[1]))
         hits = []
-        for rank, (score, mid, boosted) in enumerate(fused[:k], 1):
+        for rank, (score, mid, boosted, _) in enumerate(fused[:k], 1):
             m: Measure = self.data.measures[mid]
             view = views[mid]
             hits.append(Hit(rank=rank, score=score, measure=m, document=self.data.documents[m.doc_id],

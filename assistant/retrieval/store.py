@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -36,6 +37,16 @@ CORPUS = "corpus.json"
 FAISS_FILE = "vectors.faiss"
 VECTORS = "vectors.npy"
 DATA_FILES = (CORPUS, FAISS_FILE, VECTORS)
+# Test hook: `JXA_TEST_KILL_AT=<stage>` makes a build SIGKILL itself at that stage, as an OOM kill
+# or a power cut would, so `jxa hardening` can show the previous index survives each of them.
+KILL_AT_ENV = "JXA_TEST_KILL_AT"
+KILL_STAGES = ("embedded", "tmp-partial", "tmp-complete", "old-aside", "swapped")
+
+
+def crash_point(stage: str) -> None:
+    """Die here without cleanup when the kill hook names this stage (a no-op otherwise)."""
+    if os.environ.get(KILL_AT_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -105,7 +116,9 @@ def write_index(
         raise ValueError(f"{vectors.shape[0]} vectors for {len(chunks)} chunks")
     index_dir = index_dir.resolve()
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-", dir=index_dir.parent))
+    _remove_abandoned_builds(index_dir)
+    # The pid in the name tells a later build whether this folder's builder is still alive.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-{os.getpid()}-", dir=index_dir.parent))
     try:
         corpus = {
             "documents": [_doc_to_json(d) for d in documents],
@@ -113,6 +126,7 @@ def write_index(
             "chunks": [asdict(c) | {"tokens": tokenize(c.index_text)} for c in chunks],
         }
         (tmp / CORPUS).write_text(json.dumps(corpus, ensure_ascii=False, indent=1), encoding="utf-8")
+        crash_point("tmp-partial")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         np.save(tmp / VECTORS, vectors, allow_pickle=False)
         dim = int(vectors.shape[1])
@@ -135,6 +149,8 @@ def write_index(
             "files": {name: sha256_path(tmp / name) for name in DATA_FILES},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        _fsync_folder(tmp, [*DATA_FILES, MANIFEST])
+        crash_point("tmp-complete")
         _swap_into_place(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -145,11 +161,50 @@ def _swap_into_place(tmp: Path, index_dir: Path) -> None:
     """Replace index_dir with tmp. The old index is renamed aside first, so there is always a whole
     index at one of two names; load() falls back to the aside copy if a crash hit between renames."""
     old = index_dir.with_name(f".{index_dir.name}.old")
+    if not index_dir.exists() and (old / MANIFEST).exists():
+        # An earlier build died between the two renames and nothing has loaded since: the aside
+        # copy is the only whole index, so it goes back before anything is deleted.
+        os.replace(old, index_dir)
     shutil.rmtree(old, ignore_errors=True)
     if index_dir.exists():
         os.replace(index_dir, old)
+    crash_point("old-aside")
     os.replace(tmp, index_dir)
+    _fsync_folder(index_dir.parent, [])
+    crash_point("swapped")
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_folder(folder: Path, names: list[str]) -> None:
+    """Flush the named files and the folder's entries, so a rename never publishes unwritten data."""
+    for name in names:
+        fd = os.open(folder / name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder; the files above are flushed regardless
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_abandoned_builds(index_dir: Path) -> None:
+    """Delete temporary folders left by builds that were killed (their process no longer exists)."""
+    for path in index_dir.parent.glob(f".{index_dir.name}.build-*"):
+        pid = path.name[len(f".{index_dir.name}.build-"):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def read_manifest(index_dir: Path) -> dict | None:

@@ -98,13 +98,23 @@ async def read_json(request: Request, model: type[BaseModel], max_bytes: int) ->
     if len(body) > max_bytes:
         raise ApiError(413, "too_large", f"the request body is larger than {max_bytes:,} bytes")
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8").removeprefix("\ufeff")  # a BOM, as some Windows clients send
     except UnicodeDecodeError:
         raise ApiError(400, "invalid_encoding", "the request body is not valid UTF-8") from None
     try:
         data = json.loads(text)
+        # JSON may spell an unpaired surrogate ("\ud800"); Python keeps it, and it would fail much
+        # later, as a 500, when the answer that echoes it is encoded or stored.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"the request body is not valid JSON ({exc.msg})") from None
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_encoding", "the request contains an unpaired UTF-16 surrogate (\\ud800-\\udfff); "
+                                                "send valid Unicode text") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ApiError(400, "invalid_json", f"the request body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_request", "the request body must be a JSON object")
     try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..answering.assistant import Assistant, StreamEvent
 from ..types import Answer
+from .deadline import DeadlineLLM
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class InferenceWorker:
         def load() -> None:
             try:
                 _ = self.assistant.llm
+                self._guard_model()
                 log.info("language model loaded: %s", getattr(self.assistant.llm, "id", "?"))
             except Exception as exc:  # reported by /readyz and in the UI, not raised here
                 self.load_error = str(exc)
@@ -170,6 +172,13 @@ class InferenceWorker:
             self._pending.append(job)
             self._cond.notify()
         return job
+
+    def _guard_model(self) -> None:
+        """Put the loaded model behind a hard deadline (see deadline.py), once."""
+        # The Assistant exposes no setter; the web layer owns this policy, so it swaps the instance.
+        llm = getattr(self.assistant, "_llm", None)
+        if llm is not None and not isinstance(llm, DeadlineLLM):
+            self.assistant._llm = DeadlineLLM(llm)
 
     def _retry_after_locked(self, waiting: int) -> int:
         """A rough wait in seconds: the questions ahead times the recent median answer time."""
@@ -212,6 +221,7 @@ class InferenceWorker:
             job._events.put(_DONE)
             return
         job.started = time.perf_counter()
+        self._guard_model()
         stream = self.assistant.ask_stream(job.question, job.history)
         try:
             for event in stream:
@@ -224,4 +234,5 @@ class InferenceWorker:
             job._events.put(exc)
         finally:
             stream.close()
+            self._guard_model()  # a model loaded lazily by this question is guarded from the next one
             job._events.put(_DONE)
