@@ -213,10 +213,6 @@ def test_document_number_with_an_abbreviation_is_kept_whole(fake_assistant):
     assert_markers_resolve(answer)
 
 
-@pytest.mark.xfail(strict=True, reason="facts._MARKER reads any bracketed number as a citation, so the verifier "
-                                       "strips '[2025]' from 'JDPG G [2025] No. 5'; narrowing it to 1-2 digits needs "
-                                       "assistant._accept to renumber only cited markers (its re.sub(r'\\[(\\d+)\\]') "
-                                       "would raise KeyError on [2025])")
 def test_bracketed_year_of_a_document_number_survives(fake_assistant):
     fake_assistant.llm.script = lambda messages: (
         "Under JDPG G [2025] No. 5, the park strengthens the layout of intellectual property rights such as "

@@ -7,9 +7,9 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterator
 
 from ..config import Settings
 from ..corpus.clean import has_cjk, strip_invisible, strip_pinyin, to_simplified
@@ -115,7 +115,7 @@ class Assistant:
         self._vocab = retriever.known_words
 
     @classmethod
-    def from_settings(cls, settings: Settings, llm: LLM | None = None, embedder=None) -> "Assistant":
+    def from_settings(cls, settings: Settings, llm: LLM | None = None, embedder=None) -> Assistant:
         from ..retrieval import open_retriever
 
         return cls(settings, open_retriever(settings, embedder), llm)
@@ -323,7 +323,7 @@ class Assistant:
         s = checked[0]
         for n in s.cited:
             display.setdefault(n, len(display) + 1)
-        return re.sub(r"\[(\d+)\]", lambda m: f"[{display[int(m.group(1))]}]", s.text)
+        return re.sub(r"\[(\d{1,2})\]", lambda m: f"[{display.get(int(m.group(1)), m.group(1))}]", s.text)
 
     def _citations(self, evidence: list[Evidence], display: dict[int, int]) -> list[Citation]:
         by_n = {e.n: e for e in evidence}

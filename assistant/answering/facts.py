@@ -24,7 +24,8 @@ _ARABIC = re.compile(r"(?<![0-9a-z.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?\s*(万
 # characters count only when followed by a measure word or unit. A run right after an Arabic number
 # is that number's scale ("2万亿"), already read above.
 _CN_NUMBER = re.compile(r"(?<![0-9.])(?:[零〇一二两三四五六七八九十百千万亿]{2,}|[一二两三四五六七八九十](?=[个家项条类批年月日天倍成%]))")
-_MARKER = re.compile(r"\[\d+(?:\s*[,，、]\s*\d+)*\]")
+# One or two digits: "[2025]" in "JDPG G [2025] No. 5" is part of a document number, not a citation.
+_MARKER = re.compile(r"\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\]")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{3,60})[”\"」』]")
 
 

@@ -10,7 +10,8 @@ import json
 import logging
 import threading
 import time
-from typing import Callable, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from ..errors import BackendError, ConfigError
 

@@ -68,7 +68,7 @@ def split_sentences(text: str) -> list[str]:
         i += 1
         if _SENTENCE_END.match(c) and not (c == "." and _continues(text, i)):
             # absorb trailing markers and closing punctuation: "... done. [1]" / "...完成。[1][2]"
-            m = re.match(r"((?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])+[.。]?)", text[i:])
+            m = re.match(r"((?:\s*\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\])+[.。]?)", text[i:])
             if m:
                 buf += m.group(1)
                 i += len(m.group(1))

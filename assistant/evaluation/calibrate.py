@@ -32,7 +32,7 @@ def sweep(items, assistant) -> int:
         if mda and mda < md:
             continue
         neg, pos = [], []
-        for item, query, plan, hits in cases:
+        for item, _query, plan, hits in cases:
             d = gate.decide(item.question, plan, hits, assistant._vocab, min_dense=md, min_dense_alone=max(md, mda),
                             min_coverage=mc)
             (neg if item.type in NEGATIVE_TYPES else pos).append(not d.covered)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 METHOD = """Retrieval metrics use the product's ranked measures (hybrid unless stated). A citation is valid when its
@@ -45,6 +45,27 @@ def register(sub, common) -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("hardening", parents=[common],
+                       help="load, faults and hostile input against a real local server; prints the figures")
+    p.add_argument("--fake", action="store_true",
+                   help="fake-timed model (0.05 s per piece) and fake-lexical embedder: fast, for CI")
+    p.add_argument("--only", default="abcdefgh", help="which checks, e.g. 'ade' (default: all of abcdefgh)")
+    p.add_argument("--sessions", type=int, help="(a) concurrent sessions (default 20 fake, 4 real)")
+    p.add_argument("--per-session", type=int, help="(a) questions per session (default 5 fake, 2 real)")
+    p.add_argument("--fault-questions", type=int, help="(c) questions per fault (default 6 fake, 3 real)")
+    p.add_argument("--probes", type=int, help="(d) injection probes (default all with --fake, 20 real)")
+    p.add_argument("--requests", type=int, default=500, help="(g) sequential requests")
+    p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"),
+                   help="evaluation set the load questions come from")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.set_defaults(func=cmd_hardening)
+
+
+def cmd_hardening(args, settings) -> int:
+    from .hardening import cmd_hardening as run
+
+    return run(args, settings)
 
 
 def _bar(desc: str):
@@ -97,7 +118,7 @@ def cmd_eval(args, settings) -> int:
         base_rows = run_baseline(items, assistant, plain, judge, cache, bar)
         bar.close()
     report = {
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "set": str(args.eval_set),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "set": str(args.eval_set),
         "quick": args.quick, "items": len(items), "model": assistant.llm.id, "prompts": assistant.prompts.sha256,
         "embedder": embedder.id, "retrieval": retrieval, "method": METHOD,
         "product": {"summary": summarize(prod_rows), "rows": prod_rows,
@@ -168,7 +189,7 @@ def cmd_bench(args, settings) -> int:
     from ..answering.assistant import Assistant
 
     assistant = Assistant.from_settings(settings)
-    assistant.llm  # load before timing: the bench measures answers, not model loading
+    _ = assistant.llm  # load before timing: the bench measures answers, not model loading
     en = _bench_questions(Path("eval/questions.jsonl"), args.n, 0, answerable=True)
     zh = _bench_questions(Path("eval/questions.jsonl"), 0, args.n, answerable=True)
     assistant.ask(en[0])  # warm the system-prompt prefix in llama.cpp's cache

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from .hybrid import HybridRetriever
 
 
-def open_retriever(settings: "Settings", embedder=None) -> "HybridRetriever":
+def open_retriever(settings: Settings, embedder=None) -> HybridRetriever:
     """Load the index named in settings and wrap it in a retriever (checks the embedder matches)."""
     from .embedders import get_embedder
     from .hybrid import Glossary, HybridRetriever

