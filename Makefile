@@ -29,6 +29,7 @@ test: models index
 	$(VENV)/bin/ruff check assistant tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(JXA) eval --quick --gate
+	$(JXA) hardening --fake
 
 test-fast: setup
 	$(PY) -m pytest -m "not model and not browser and not slow" $(PYTEST_ARGS)
@@ -45,6 +46,11 @@ eval-quick: models index
 bench: models index
 	$(JXA) bench search
 	$(JXA) bench answer
+
+# Load, faults and hostile input against a real local server (fake models, < 3 min); the figures
+# with the real models: `jxa hardening` (slower, fewer requests).
+hardening: setup
+	$(JXA) hardening --fake
 
 clean:
 	rm -rf .venv var eval/reports/*.tmp test-artifacts

@@ -26,6 +26,8 @@ def _settings(fake_settings, **changes):
 def client(fake_settings, fake_assistant):
     app = create_app(_settings(fake_settings), fake_assistant)
     with TestClient(app) as c:
+        # the model loads on a background thread; on a busy machine that can take a moment
+        _wait_until(lambda: c.get("/readyz").status_code == 200, "the app is ready")
         yield c
 
 

@@ -215,9 +215,16 @@ class Assistant:
 
     def _generate(self, question, query, language, hits, gate: GateDecision, timings, t0) -> Iterator[StreamEvent]:
         plan = self.retriever.plan(query)
+        try:
+            # Loaded before the evidence is cut, so every question is budgeted with the model's own
+            # tokenizer (the first one after start too: the same question always gets the same prompt).
+            llm = self.llm
+        except BackendError:
+            llm = None
         evidence = self._evidence(hits, set(plan.tokens))
         try:
-            llm = self.llm
+            if llm is None:
+                llm = self.llm
             messages = self._messages(question, query, language, evidence)
         except BackendError as exc:
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))

@@ -18,7 +18,9 @@ from ..retrieval.tokenize import tokenize
 JUDGE_OVERLAP = 0.5
 JUDGE_COSINE = 0.82
 _QUOTE = re.compile(r"[“\"]([^”\"]{1,2000})[”\"]")
-_END = re.compile(r"(?<=[.!?。！？])(?:\s*\[\d+(?:\s*[,，、]\s*\d+)*\])*[.。]?\s*")
+_MARKS = r"\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\]"
+# A sentence ends at a full stop (markers after it stay with it), or at a quotation followed by markers.
+_END = re.compile(rf"(?<=[.!?。！？])(?:\s*{_MARKS})*[.。]?\s*|(?<=\x00)(?:\s*{_MARKS})+[.。]?\s*")
 
 
 def answer_sentences(body: str) -> list[str]:

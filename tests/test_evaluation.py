@@ -1,0 +1,145 @@
+"""The evaluation suite: metrics, judge, answer cache, a mini run with the fake models, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.answering.cache import AnswerCache
+from assistant.cli import main
+from assistant.evaluation import metrics as M
+from assistant.evaluation.dataset import EvalItem, load_items
+from assistant.evaluation.judge import answer_sentences
+from assistant.evaluation.report import check_thresholds
+from assistant.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_rank_metrics():
+    ranked = ["a", "b", "c", "d"]
+    assert M.recall_at(ranked, {"c"}, 1) == 0 and M.recall_at(ranked, {"c"}, 5) == 1
+    assert M.recall_at(ranked, {"a", "z"}, 5) == 0.5
+    assert M.mrr_at(ranked, {"c"}) == pytest.approx(1 / 3)
+    assert M.ndcg_at(ranked, {"a"}) == 1.0
+    assert M.ndcg_at(ranked, {"b"}) == pytest.approx(1 / 1.5849625, rel=1e-6)
+
+
+@pytest.mark.parametrize("fact,answer,expected", [
+    ("300万元", "The subsidy is up to 3 million yuan [1].", True),
+    ("3 million yuan", "补贴最高三百万元[1]。", True),
+    ("300万元", "The subsidy is up to 2 million yuan [1].", False),
+    ("Investment Office", "Ask the Investment Office [1].", True),
+    ("投资促进办公室", "Ask the investment office [1].", None),  # a Chinese name cannot be checked in English
+])
+def test_key_facts_match_after_normalisation(fact, answer, expected):
+    assert M.fact_present(fact, answer) is expected
+
+
+def test_copy_ratio_tells_a_pasted_quote_from_an_answer():
+    source = "We shall provide start-ups with free office space in the district incubator for up to 2 years."
+    assert M.copy_ratio('It states: "We shall provide start-ups with free office space in the district incubator."',
+                        [source]) > 0.8
+    assert M.copy_ratio("New companies can get an incubator desk without rent for two years.", [source]) < 0.5
+
+
+def test_answer_sentences_keep_quotations_and_markers_whole():
+    body = 'The closest measure is M3 [1]. It states: "A. B. C." [1] Another point [2].'
+    assert answer_sentences(body) == ["The closest measure is M3 [1].", 'It states: "A. B. C." [1]',
+                                      "Another point [2]."]
+
+
+def test_thresholds_report_what_fails():
+    rules = {"citation_validity": {"min": 1.0}, "false_refusal": {"max": 0.1}, "recall_at_5": {"min": 0.8}}
+    failures = check_thresholds({"citation_validity": 0.99, "false_refusal": 0.2, "recall_at_5": None}, rules)
+    assert len(failures) == 3 and any("false_refusal" in f and "above" in f for f in failures)
+    assert check_thresholds({"citation_validity": 1.0, "false_refusal": 0.0, "recall_at_5": 0.9}, rules) == []
+
+
+def test_answer_cache_survives_a_torn_line_and_keys_are_exact(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    cache = AnswerCache(path)
+    cache.put("k1", "reply one")
+    with path.open("a") as f:
+        f.write('{"key": "k2", "rep')  # a run killed mid-write
+    again = AnswerCache(path)
+    assert again.get("k1") == "reply one" and again.get("k2") is None and again.hits == 1 and again.misses == 1
+
+
+def test_the_committed_set_is_valid_and_big_enough():
+    from assistant.config import Settings
+    from assistant.retrieval.store import load_index
+
+    ids = set(load_index(Settings().index_dir).measures)
+    items = load_items(ROOT / "eval" / "questions.jsonl", valid_ids=ids)
+    assert len(items) >= 200
+    assert sum(i.answerable for i in items) >= 100 and sum(not i.answerable for i in items) >= 30
+    assert {i.language for i in items} == {"en", "zh", "zh-hant"}
+    quick = [i for i in items if i.quick]
+    assert 20 <= len(quick) <= 60 and {i.type for i in quick} >= {"single", "cross_lingual", "off_topic", "injection"}
+
+
+def test_bad_items_are_reported_with_their_line(tmp_path):
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"id": "a", "type": "single", "language": "en", "question": "q", "answerable": true}\n'
+                    '{"id": "a", "type": "single", "language": "en", "question": "q", "answerable": true}\n')
+    with pytest.raises(ConfigError, match=":2: duplicate id a"):
+        load_items(path)
+    path.write_text('{"id": "b", "type": "bogus", "language": "en", "question": "q", "answerable": true}\n')
+    with pytest.raises(ConfigError, match=":1: unknown type"):
+        load_items(path)
+
+
+def test_cache_key_changes_with_the_prompt(fake_settings, tmp_path):
+    """A changed prompt must never be served a reply cached for the old one."""
+    from assistant.answering.assistant import Assistant
+    from assistant.answering.prompts import PromptSet
+
+    cache = AnswerCache(tmp_path / "c.jsonl")
+    first = Assistant.from_settings(fake_settings)
+    first.cache = cache
+    first.ask("How does Jing'an support the cross-border flow of data?")
+    assert cache.misses == 1 and len(cache) == 1
+    first.ask("How does Jing'an support the cross-border flow of data?")
+    assert cache.hits == 1
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    for p in (ROOT / "prompts").glob("*.txt"):
+        (prompts / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    system = prompts / "system.txt"
+    system.write_text(system.read_text(encoding="utf-8") + "\nBe polite.\n", encoding="utf-8")
+    second = Assistant(fake_settings, first.retriever, prompts=PromptSet(prompts))
+    second.cache = cache
+    second.ask("How does Jing'an support the cross-border flow of data?")
+    assert cache.misses == 2 and len(cache) == 2
+
+
+def test_mini_eval_writes_a_report_with_product_and_baseline(fake_settings, tmp_path, capsys):
+    items = [i for i in load_items(ROOT / "eval" / "questions.jsonl") if i.quick][:8]
+    mini = tmp_path / "mini.jsonl"
+    mini.write_text("\n".join(json.dumps({**i.__dict__, "gold": list(i.gold), "key_facts": list(i.key_facts),
+                                          "history": [list(t) for t in i.history], "extra": None}, ensure_ascii=False)
+                              for i in items) + "\n", encoding="utf-8")
+    thresholds = tmp_path / "t.json"
+    thresholds.write_text(json.dumps({"quick": {"citation_validity": {"min": 1.0}}, "full": {}}))
+    out = tmp_path / "reports"
+    code = main(["eval", "--set", str(mini), "--out", str(out), "--cache", str(tmp_path / "c.jsonl"), "--gate",
+                 "--thresholds", str(thresholds), "--quick", "--seeds-dir", str(fake_settings.seeds_dir),
+                 "--index-dir", str(fake_settings.index_dir), "--embedder", "fake-hash", "--llm", "fake",
+                 "--cache-dir", str(tmp_path / "cache")])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    report = json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))
+    assert report["product"]["summary"]["citation_validity"] == 1.0
+    assert len(report["product"]["rows"]) == len(report["baseline"]["rows"]) == 8
+    html = next(out.glob("*.html")).read_text(encoding="utf-8")
+    assert "<svg" in html and "<script" not in html
+    assert "Retrieval Recall@5" in next(out.glob("*.md")).read_text(encoding="utf-8")
+    assert "Citation validity" in printed
+
+
+def test_eval_item_language_maps_to_answer_language():
+    assert EvalItem("x", "single", "zh-hant", "q", True).answer_language == "zh"
+    assert EvalItem("x", "single", "en", "q", True).answer_language == "en"
