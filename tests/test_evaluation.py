@@ -9,11 +9,11 @@ import pytest
 
 from assistant.answering.cache import AnswerCache
 from assistant.cli import main
+from assistant.errors import ConfigError
 from assistant.evaluation import metrics as M
 from assistant.evaluation.dataset import EvalItem, load_items
 from assistant.evaluation.judge import answer_sentences
 from assistant.evaluation.report import check_thresholds
-from assistant.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
