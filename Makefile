@@ -28,7 +28,7 @@ test: models index
 	@scripts/browser.sh
 	$(VENV)/bin/ruff check assistant tests
 	$(PY) -m pytest $(PYTEST_ARGS)
-	$(JXA) eval --quick --gate
+	$(JXA) eval --quick --gate --no-baseline
 	$(JXA) hardening --fake
 
 test-fast: setup
