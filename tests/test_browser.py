@@ -282,8 +282,8 @@ def test_kiosk_clears_after_idle(served, open_page, artifacts):
 # ---------------------------------------------------------------- insights
 def test_insights_page_needs_the_staff_password(served, open_page, artifacts):
     s = served()
-    for q in (IP_QUESTION, OFF_TOPIC, "What does Pudong offer to pet shops?", "How do small firms get bank loans?",
-              "What does Pudong offer to pet shops?", "Can I get a grant for opening a bakery in Hangzhou?"):
+    for q in (IP_QUESTION, OFF_TOPIC, "What does Hangzhou offer to pet shops?", "How do small firms get bank loans?",
+              "What does Hangzhou offer to pet shops?", "Can I get a grant for opening a bakery in Hangzhou?"):
         _post_question(s.url, q)
     page = open_page(s.url + "/insights", ready="#password")
     assert page.locator("#password").is_visible() and "Policy gaps" not in page.content()
@@ -295,7 +295,7 @@ def test_insights_page_needs_the_staff_password(served, open_page, artifacts):
     page.locator("#summary").wait_for()
     assert page.locator("#chart-days").count() == 1 and page.locator("#gaps").count() == 1
     gaps = page.locator("#gaps").inner_text()
-    assert "Pudong offer to pet shops" in gaps and "Hangzhou" in gaps and "mooncakes" not in gaps
+    assert "Hangzhou offer to pet shops" in gaps and "Hangzhou" in gaps and "mooncakes" not in gaps
     page.screenshot(path=str(artifacts / "insights.png"), full_page=True)
 
 

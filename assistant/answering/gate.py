@@ -20,6 +20,7 @@ from ..types import Hit
 # generation.
 MIN_DENSE = 0.79  # cosine of the best dense hit (multilingual-e5-small, prefixed)
 MIN_DENSE_ALONE = 0.79  # ... when BM25 does not agree on any of the top hits
+MIN_COVERAGE_ANY = 0.3  # ... below which even agreeing retrievers are matching a stray word ("上海")
 MIN_COVERAGE = 0.4  # share of the question's content words known to the corpus
 
 INJECTION = re.compile(
@@ -104,7 +105,7 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
         return GateDecision(False, "other_year", s)
     if s["dense_best"] < min_dense or (not s["agree"] and s["dense_best"] < min_dense_alone):
         return GateDecision(False, "off_topic" if s["coverage"] < min_coverage else "weak_match", s)
-    if s["coverage"] < min_coverage and not s["agree"]:
+    if s["coverage"] < min_coverage and not s["agree"] or s["coverage"] < MIN_COVERAGE_ANY:
         return GateDecision(False, "off_topic", s)
     if AMOUNT_QUESTION.search(question) and not any(_MONEY.search(h.measure.text) for h in hits[:3]):
         return GateDecision(False, "amount_not_stated", s)
