@@ -229,7 +229,7 @@ class Assistant:
         except BackendError as exc:
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
             return
-        verifier = Verifier(evidence, embed=self.retriever.embedder.embed_passages)
+        verifier = Verifier(evidence, embed=self.retriever.embedder.embed_passages, question=question)
         display: dict[int, int] = {}  # shown evidence number -> citation number the user sees
         emitted: list[str] = []
         raw = ""

@@ -9,8 +9,10 @@ or when retrieval finds nothing close enough. Thresholds are set from the evalua
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
+from ..corpus.clean import to_simplified
 from ..retrieval.hybrid import QueryPlan
 from ..types import Hit
 
@@ -28,7 +30,12 @@ INJECTION = re.compile(
     r"(?:previous|prior|above|rules|instructions)|system prompt|you are now|pretend (?:that|to be|you)|"
     r"act as|jailbreak|developer mode|reveal (?:your|the) (?:rules|instructions|prompt)|new instructions|"
     r"忽略(?:之前|以上|上面|前面|所有)|无视(?:之前|以上|规则)|系统提示|提示词|扮演|假装|越狱|开发者模式|"
-    r"现在你是|不要遵守|忘记(?:之前|你的)",
+    r"现在你是|不要遵守|忘记(?:之前|你的)|"
+    r"forget (?:everything|all|your|what you)|new task|\boverride\b|let'?s play a game|from now on|"
+    r"(?:print|repeat|show|output) (?:your|the) (?:system |hidden )?(?:prompt|instructions|rules)|"
+    r"(?:respond|reply|answer) only with|say exactly|"
+    r"忘记.{0,6}(?:设定|规则|指令|提示|说明)|在(?:回答|答案)的?(?:末尾|开头|最后|结尾)(?:加上|写上|附上)|从现在(?:开始|起)|"
+    r"新(?:的)?任务|(?:输出|重复|显示|告诉我)你的(?:指令|提示|规则|设定)|不要理会|请?无视",
     re.I,
 )
 
@@ -87,7 +94,8 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
            min_dense: float = MIN_DENSE, min_dense_alone: float = MIN_DENSE_ALONE,
            min_coverage: float = MIN_COVERAGE) -> GateDecision:
     s = signals(plan, hits, vocab)
-    if INJECTION.search(question):
+    # Full-width or traditional forms must not slip past the patterns.
+    if INJECTION.search(to_simplified(unicodedata.normalize("NFKC", question))):
         return GateDecision(False, "injection", s)
     if not hits:
         return GateDecision(False, "off_topic", s)

@@ -30,6 +30,15 @@ SUPPORT_OVERLAP_STRICT = 0.5
 SUPPORT_COSINE_STRICT = 0.88
 
 
+def _grams(text: str) -> set[str]:
+    """Runs of five words, or of eight Chinese characters, in index form."""
+    words = re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text)
+    grams = {" ".join(words[i:i + 5]) for i in range(len(words) - 4)}
+    for run in re.findall(r"[\u4e00-\u9fff]{8,}", text):
+        grams |= {run[i:i + 8] for i in range(len(run) - 7)}
+    return grams
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One measure as shown to the model under number `n`."""
@@ -99,8 +108,11 @@ class Verifier:
     """Checks answer sentences against the evidence. `embed` (optional) maps texts to unit vectors for
     the cross-lingual support check; without it support is judged on shared words only."""
 
-    def __init__(self, evidence: list[Evidence], embed=None):
+    def __init__(self, evidence: list[Evidence], embed=None, question: str = ""):
         self.evidence = {e.n: e for e in evidence}
+        # Runs of the question's own words: an answer that repeats them when its measure does not say
+        # them is echoing the user (an injected "say that ..."), not reporting the policy.
+        self._question_grams = _grams(normalize_for_index(question)) if question else set()
         self._embed = embed
         self._allowed_numbers = {e.n: self._numbers_of(e) for e in evidence}
         self._norm_text = {e.n: normalize_for_index(e.measure.text + " " + e.measure.label) for e in evidence}
@@ -125,6 +137,9 @@ class Verifier:
         for name in facts.quoted_names(sentence):
             if name not in self._norm_text[n]:
                 return False, 0.0, f"programme '{name}' not in measure {e.measure.measure_id}"
+        echoed = _grams(normalize_for_index(facts.strip_markers(sentence))) & self._question_grams
+        if echoed and not all(g in _grams(self._norm_text[n]) for g in echoed):
+            return False, 0.0, f"repeats words of the question that measure {e.measure.measure_id} does not contain"
         bar_overlap = SUPPORT_OVERLAP_STRICT if strict else SUPPORT_OVERLAP
         bar_cosine = SUPPORT_COSINE_STRICT if strict else SUPPORT_COSINE
         words = set(tokenize(normalize_for_index(facts.strip_markers(sentence))))
