@@ -143,3 +143,31 @@ def test_mini_eval_writes_a_report_with_product_and_baseline(fake_settings, tmp_
 def test_eval_item_language_maps_to_answer_language():
     assert EvalItem("x", "single", "zh-hant", "q", True).answer_language == "zh"
     assert EvalItem("x", "single", "en", "q", True).answer_language == "en"
+
+
+@pytest.mark.browser
+def test_report_page_renders_in_a_browser(fake_settings, tmp_path, artifacts):
+    """The HTML report is self-contained: it renders offline with its charts (screenshot kept)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is not installed (scripts/browser.sh)")
+    out = tmp_path / "reports"
+    items = [i for i in load_items(ROOT / "eval" / "questions.jsonl") if i.quick][:6]
+    mini = tmp_path / "mini.jsonl"
+    mini.write_text("\n".join(json.dumps({"id": i.id, "type": i.type, "language": i.language, "question": i.question,
+                                          "answerable": i.answerable, "gold": list(i.gold),
+                                          "history": [list(t) for t in i.history]}, ensure_ascii=False)
+                              for i in items) + "\n", encoding="utf-8")
+    assert main(["eval", "--set", str(mini), "--out", str(out), "--cache", "none", "--seeds-dir",
+                 str(fake_settings.seeds_dir), "--index-dir", str(fake_settings.index_dir), "--embedder", "fake-hash",
+                 "--llm", "fake", "--cache-dir", str(tmp_path / "cache")]) == 0
+    page_path = next(out.glob("*.html"))
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(page_path.as_uri())
+        assert page.locator("svg").count() >= 3
+        assert "Right measure cited" in page.locator("body").inner_text()
+        page.screenshot(path=str(artifacts / "eval-report.png"))
+        browser.close()
