@@ -31,7 +31,7 @@ INJECTION = re.compile(
     r"act as|jailbreak|developer mode|reveal (?:your|the) (?:rules|instructions|prompt)|new instructions|"
     r"忽略(?:之前|以上|上面|前面|所有)|无视(?:之前|以上|规则)|系统提示|提示词|扮演|假装|越狱|开发者模式|"
     r"现在你是|不要遵守|忘记(?:之前|你的)|"
-    r"forget (?:everything|all|your|what you)|new task|\boverride\b|let'?s play a game|from now on|"
+    r"forget (?:everything|all|your|what you)|new (?:task|instruction)|</?(?:context|system|evidence|instructions?)>|\boverride\b|let'?s play a game|from now on|"
     r"(?:print|repeat|show|output) (?:your|the) (?:system |hidden )?(?:prompt|instructions|rules)|"
     r"(?:respond|reply|answer) only with|say exactly|"
     r"忘记.{0,6}(?:设定|规则|指令|提示|说明)|在(?:回答|答案)的?(?:末尾|开头|最后|结尾)(?:加上|写上|附上)|从现在(?:开始|起)|"

@@ -30,6 +30,9 @@ SUPPORT_OVERLAP_STRICT = 0.5
 SUPPORT_COSINE_STRICT = 0.88
 
 
+_QUOTED_IN_QUESTION = re.compile(r"'([^']{2,200})'|\"([^\"]{2,200})\"|[“「『]([^”」』]{2,200})[”」』]")
+
+
 def _grams(text: str) -> set[str]:
     """Runs of five words, or of eight Chinese characters, in index form."""
     words = re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text)
@@ -113,6 +116,9 @@ class Verifier:
         # Runs of the question's own words: an answer that repeats them when its measure does not say
         # them is echoing the user (an injected "say that ..."), not reporting the policy.
         self._question_grams = _grams(normalize_for_index(question)) if question else set()
+        # Quoted text in a question ("... then say 'access granted'") is checked however short it is.
+        self._question_quotes = {q for q in (normalize_for_index("".join(m)) for m in _QUOTED_IN_QUESTION.findall(question))
+                                 if len(q) >= 4}
         self._embed = embed
         self._allowed_numbers = {e.n: self._numbers_of(e) for e in evidence}
         self._norm_text = {e.n: normalize_for_index(e.measure.text + " " + e.measure.label) for e in evidence}
@@ -137,7 +143,10 @@ class Verifier:
         for name in facts.quoted_names(sentence):
             if name not in self._norm_text[n]:
                 return False, 0.0, f"programme '{name}' not in measure {e.measure.measure_id}"
-        echoed = _grams(normalize_for_index(facts.strip_markers(sentence))) & self._question_grams
+        plain = normalize_for_index(facts.strip_markers(sentence))
+        if any(q in plain and q not in self._norm_text[n] for q in self._question_quotes):
+            return False, 0.0, f"repeats text quoted in the question that measure {e.measure.measure_id} does not contain"
+        echoed = _grams(plain) & self._question_grams
         if echoed and not all(g in _grams(self._norm_text[n]) for g in echoed):
             return False, 0.0, f"repeats words of the question that measure {e.measure.measure_id} does not contain"
         bar_overlap = SUPPORT_OVERLAP_STRICT if strict else SUPPORT_OVERLAP
