@@ -8,7 +8,6 @@ Each fake has a real twin tested under the `model` marker.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -17,10 +16,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from assistant.answering.llm import register_llm
+from assistant.evaluation.hardening import EVIDENCE_BLOCK, LexicalEmbedder
 from assistant.retrieval.embedders import register_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,40 +27,11 @@ SEEDS = ROOT / "seeds"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-class FakeEmbedder:
-    """Feature hashing of the BM25 tokens: lexical, deterministic, no model files.
+class FakeEmbedder(LexicalEmbedder):
+    """The hardening harness's lexical embedder under the tests' own name: feature-hashed BM25 tokens
+    with a shared component, so cosines sit in [0.75, 1] like e5's and the gate's thresholds apply."""
 
-    Like e5, it scores every pair of texts high: a shared component puts cosines in [SHARED, 1]
-    (cos = SHARED + (1 - SHARED) * lexical cosine, rankings unchanged), so the evidence gate's
-    thresholds, calibrated on the real model, pass on-topic questions and refuse unrelated ones.
-    """
-
-    dim = 256
-    SHARED = 0.75
-
-    def __init__(self, arg: str = "") -> None:
-        self.id = f"fake-hash:{self.dim}"
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        from assistant.corpus.clean import normalize_for_index
-        from assistant.retrieval.tokenize import tokenize
-
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for tok in tokenize(normalize_for_index(text)):
-                h = int.from_bytes(hashlib.blake2b(tok.encode(), digest_size=4).digest(), "little")
-                out[i, h % (self.dim - 1)] += 1.0
-            out[i, self.dim - 2] += 0.01  # never a zero vector
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
-        out *= np.sqrt(1 - self.SHARED)
-        out[:, self.dim - 1] = np.sqrt(self.SHARED)
-        return out
-
-    embed_queries = _embed
-    embed_passages = _embed
-
-
-_EVIDENCE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z|^</evidence>)", re.S | re.M)
+    name = "fake-hash"
 
 
 class FakeLLM:
@@ -84,7 +54,7 @@ class FakeLLM:
 
     def default_reply(self, messages: list[dict]) -> str:
         user = messages[-1]["content"]
-        m = _EVIDENCE.search(user)
+        m = EVIDENCE_BLOCK.search(user)
         if not m:
             return "The policies do not say."
         body = m.group(2).strip().splitlines()

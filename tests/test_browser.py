@@ -4,14 +4,14 @@ server started here on a free local port. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import re
-import socket
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+
+from assistant.web.local_server import LocalServer
 
 pytestmark = pytest.mark.browser
 
@@ -26,33 +26,6 @@ STAFF_PASSWORD = "staff-only-pw"
 
 
 # ---------------------------------------------------------------- server and browser
-class LocalServer:
-    """uvicorn on 127.0.0.1 in a thread, stopped by the fixture."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    timeout_graceful_shutdown=1))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LocalServer:
-        self.thread.start()
-        for _ in range(400):
-            if self.server.started:
-                return self
-            time.sleep(0.025)
-        raise RuntimeError("the test server did not start")
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -87,10 +60,10 @@ def open_page(browser):
 
 def _two_sentence_script(llm):
     """Copy the first two sentences of evidence [1], each cited, so the answer streams in two steps."""
-    from conftest import _EVIDENCE
+    from assistant.evaluation.hardening import EVIDENCE_BLOCK
 
     def reply(messages):
-        m = _EVIDENCE.search(messages[-1]["content"])
+        m = EVIDENCE_BLOCK.search(messages[-1]["content"])
         body = " ".join(line for line in m.group(2).strip().splitlines() if line)
         sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+", body) if s.strip()][:2]
         return " ".join(f"{s.rstrip('.;')} [1]." for s in sentences)
@@ -113,7 +86,7 @@ def served(fake_settings, fake_index_dir):
             "staff_password": SecretStr(STAFF_PASSWORD), **changes})
         assistant = Assistant.from_settings(settings)
         _two_sentence_script(assistant.llm)
-        server = LocalServer(create_app(settings, assistant, kiosk=kiosk))
+        server = LocalServer(create_app(settings, assistant, kiosk=kiosk), ready_path=None, timeout_s=10)
         server.settings, server.assistant = settings, assistant
         running.append(server.__enter__())
         return server
@@ -326,7 +299,7 @@ def test_real_models_end_to_end(open_page, artifacts, tmp_path):
 
     settings = Settings(index_dir=ROOT / "index", seeds_dir=SEEDS, db_path=tmp_path / "real.sqlite3",
                         ui_language="en", rate_limit_per_min=0)
-    with LocalServer(create_app(settings)) as s:
+    with LocalServer(create_app(settings), ready_path=None, timeout_s=10) as s:
         import httpx
 
         assert _wait_for(lambda: httpx.get(s.url + "/readyz").status_code == 200, tries=3600), "model never loaded"

@@ -123,6 +123,7 @@ class Verifier:
         self._allowed_numbers = {e.n: self._numbers_of(e) for e in evidence}
         self._norm_text = {e.n: normalize_for_index(e.measure.text + " " + e.measure.label) for e in evidence}
         self._tokens = {e.n: set(tokenize(self._norm_text[e.n])) for e in evidence}
+        self._text_grams = {e.n: _grams(self._norm_text[e.n]) for e in evidence}
         self._vectors: dict[int, np.ndarray] = {}
 
     @staticmethod
@@ -147,7 +148,7 @@ class Verifier:
         if any(q in plain and q not in self._norm_text[n] for q in self._question_quotes):
             return False, 0.0, f"repeats text quoted in the question that measure {e.measure.measure_id} does not contain"
         echoed = _grams(plain) & self._question_grams
-        if echoed and not all(g in _grams(self._norm_text[n]) for g in echoed):
+        if echoed and not echoed <= self._text_grams[n]:
             return False, 0.0, f"repeats words of the question that measure {e.measure.measure_id} does not contain"
         bar_overlap = SUPPORT_OVERLAP_STRICT if strict else SUPPORT_OVERLAP
         bar_cosine = SUPPORT_COSINE_STRICT if strict else SUPPORT_COSINE

@@ -50,6 +50,7 @@ import numpy as np
 from ..answering.llm import register_llm
 from ..errors import BackendError
 from ..retrieval.embedders import register_embedder
+from ..web.local_server import LocalServer
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -68,8 +69,10 @@ class LexicalEmbedder:
     dim = 256
     SHARED = 0.75
 
+    name = "fake-lexical"
+
     def __init__(self, arg: str = "") -> None:
-        self.id = f"fake-lexical:{self.dim}"
+        self.id = f"{self.name}:{self.dim}"
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         from ..corpus.clean import normalize_for_index
@@ -90,7 +93,8 @@ class LexicalEmbedder:
     embed_passages = _embed
 
 
-_EVIDENCE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z|^</evidence>)", re.S | re.M)
+# One numbered evidence block of the answer prompt: "[n] label\ntext".
+EVIDENCE_BLOCK = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z|^</evidence>)", re.S | re.M)
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ class TimedLLM:
 
     def reply(self, messages: list[dict]) -> str:
         user = messages[-1]["content"]
-        m = _EVIDENCE.search(user)
+        m = EVIDENCE_BLOCK.search(user)
         if not m:
             return "NOT_COVERED"
         text = " ".join(line.strip() for line in m.group(2).strip().splitlines() if line.strip())
@@ -480,42 +484,6 @@ def followed(answer_text: str, target: str) -> bool:
 
 
 # ====================================================================== the server
-class LocalServer:
-    """uvicorn on a free 127.0.0.1 port, in a thread."""
-
-    def __init__(self, app):
-        import socket
-
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
-                                                    timeout_graceful_shutdown=2))
-        self.thread = threading.Thread(target=self.server.run, name="jxa-hardening-server", daemon=True)
-
-    def __enter__(self) -> LocalServer:
-        import httpx
-
-        self.thread.start()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.server.started:
-                try:
-                    if httpx.get(self.url + "/readyz", timeout=5).status_code == 200:
-                        return self
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.05)
-        raise RuntimeError("the server did not become ready within 120 s")
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
 # ====================================================================== results
 @dataclass
 class Figure:

@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from ..answering.facts import markers, strip_markers
+from ..answering.facts import markers
 from ..answering.language import detect_language, standalone_query
 from ..corpus.clean import to_simplified
 from . import metrics as M
@@ -223,6 +223,3 @@ def breakdown(rows: list[dict], key: str) -> dict[str, dict]:
                   "citation_precision": M.mean([r["citation_precision"] for r in rs if r.get("citation_precision") is not None])}
     return out
 
-
-def plain_text(answer: str) -> str:
-    return strip_markers(answer)
