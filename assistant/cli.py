@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,23 @@ def cmd_models(args, settings: Settings) -> int:
 
     path = resolve_llm_model(settings.llm_model, settings.models_dir)
     print(f"LLM ready: {path}")
+    return 0
+
+
+def cmd_warm(args, settings: Settings) -> int:
+    """Store the model's state after each measure's prompt prefix, so answers start quickly."""
+    from .answering.assistant import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    t0 = time.perf_counter()
+    bar = _progress("prefix states")
+    done = assistant.warm(progress=bar)
+    bar.close()
+    stored = getattr(assistant.llm, "prefixes", None)
+    if stored is None:
+        print("this LLM backend keeps no prefix states (remote server, or JXA_PREFIX_STATES=false)")
+        return 0
+    print(f"{done} prefix states computed in {time.perf_counter() - t0:.0f} s; {len(stored)} stored in {stored.folder}")
     return 0
 
 
@@ -213,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", parents=[common], help="assemble and verify the default LLM")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("warm", parents=[common],
+                       help="precompute the model state for every measure's prompt prefix (fast first token)")
+    p.set_defaults(func=cmd_warm)
 
     p = sub.add_parser("ask", parents=[common], help="answer one question with citations")
     p.add_argument("question")

@@ -47,7 +47,12 @@ class Settings(BaseSettings):
     hnsw: bool = Field(False, description="Use an HNSW index instead of a flat one (large corpora)")
 
     # Answering
-    evidence_tokens: int = Field(480, ge=200, le=8000, description="Token budget for evidence in the prompt")
+    lead_tokens: int = Field(400, ge=50, le=8000,
+                             description="Most tokens of the top measure in the prompt (its prefix state is stored)")
+    evidence_tokens: int = Field(90, ge=20, le=8000,
+                                 description="Token budget for the supporting measures after the top one")
+    prefix_states: bool = Field(True, description="Store the model's state after each measure's prompt prefix "
+                                                  "(fast first token; `jxa warm` fills it)")
     today: date | None = Field(None, description="Override today's date (expiry checks); default: the clock")
     max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted")
     max_history_turns: int = Field(6, ge=0, le=50, description="Earlier turns kept for follow-ups")

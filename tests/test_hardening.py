@@ -228,3 +228,37 @@ def test_records_store_text_with_unpaired_surrogates(tmp_path, fake_assistant):
     records = Records(tmp_path / "r.sqlite3")
     ref = records.add(dataclasses.replace(answer, question="patents \ud800?"), session_id="s1")
     assert records.get(ref).question == "patents \ufffd?"
+
+
+def test_prefix_states_are_filled_only_while_no_question_waits(fake_settings):
+    from assistant.answering.assistant import Assistant
+    from assistant.web.worker import InferenceWorker
+
+    assistant = Assistant.from_settings(fake_settings)
+    llm = assistant.llm
+    order: list[str] = []
+    first_step = threading.Event()
+    release = threading.Event()
+
+    def warm(messages):
+        order.append("warm")
+        first_step.set()
+        release.wait(10)
+        return True
+
+    llm.warm, llm.prefixes = warm, object()  # a backend that keeps prefix states
+    worker = InferenceWorker(assistant, queue_size=3)
+    try:
+        worker.load_model()
+        assert first_step.wait(10)  # the first chore runs as soon as the model is loaded
+        job = worker.submit("What support is there for protecting intellectual property in Jing'an?")
+        llm.script = lambda messages: (order.append("question"), llm.default_reply(messages))[1]
+        release.set()
+        assert not job.result().refused
+        assert order[:3] == ["warm", "question", "warm"]  # the waiting question jumped the chores
+        deadline = time.monotonic() + 10
+        while len(order) < len(assistant.prefix_prompts()) + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert order.count("warm") == len(assistant.prefix_prompts())  # one per measure that can lead
+    finally:
+        worker.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import secrets
 import time
@@ -17,8 +18,8 @@ from ..errors import BackendError, InputError
 from ..retrieval.hybrid import HybridRetriever
 from ..retrieval.tokenize import tokenize
 from ..types import Answer, Citation, Hit
-from .facts import numbers, strip_markers
-from .gate import AMOUNT_QUESTION, GateDecision, decide
+from .facts import figures, strip_markers
+from .gate import QUANTITY_QUESTION, GateDecision, decide
 from .language import detect_language, standalone_query
 from .llm import LLM
 from .prompts import PromptSet
@@ -76,6 +77,26 @@ def parse_history(raw) -> list[tuple[str, str]]:
     return out
 
 
+def load_canary(folder) -> str:
+    """The secret planted in the system prompt to catch leaks. Kept per installation, not per process:
+    the system prompt opens every stored prefix state, so it must be the same from one start to the next.
+    Random per process when the folder cannot be written."""
+    path = folder / "canary"
+    try:
+        text = path.read_text().strip() if path.exists() else ""
+        if re.fullmatch(r"JXA-[0-9a-f]{12}", text):
+            return text
+        folder.mkdir(parents=True, exist_ok=True)
+        text = f"JXA-{secrets.token_hex(6)}"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o600)
+        os.replace(tmp, path)
+        return text
+    except OSError:
+        return f"JXA-{secrets.token_hex(6)}"
+
+
 def clean_question(question: str, max_chars: int) -> str:
     if not isinstance(question, str):
         raise InputError("the question must be text")
@@ -110,7 +131,7 @@ class Assistant:
         self._llm = llm
         self.prompts = prompts or PromptSet()
         self.cache = cache
-        self.canary = f"JXA-{secrets.token_hex(6)}"
+        self.canary = load_canary(settings.cache_dir)
         self._system = self.prompts["system"].render(canary=self.canary)
         self._vocab = retriever.known_words
 
@@ -164,16 +185,42 @@ class Assistant:
         return self.settings.effective_today()
 
     def _evidence(self, hits: list[Hit], plan_tokens: set[str]) -> list[Evidence]:
-        """Top measures, each cut to its most relevant sentences within the evidence token budget."""
+        """The top measure whole (up to `lead_tokens`), then the next ones cut to their most relevant
+        sentences within `evidence_tokens`. The top measure's block does not depend on the question, so
+        the model's state after it can be stored once per measure (`warm`) and the prompt evaluated
+        from there: only the short tail is computed per question."""
         chosen = hits[:EVIDENCE_MEASURES]
-        per_measure = self.settings.evidence_tokens // max(1, len(chosen))
         out = []
         for n, hit in enumerate(chosen, 1):
+            budget = self.settings.lead_tokens if n == 1 else self.settings.evidence_tokens // max(1, len(chosen) - 1)
             text = hit.measure.text
-            if self._count(text) > per_measure:
-                text = self._select_sentences(text, plan_tokens, per_measure)
+            if self._count(text) > budget:
+                text = self._select_sentences(text, plan_tokens, budget)
             out.append(Evidence(n, hit.measure, hit.document, text))
         return out
+
+    def prefix_prompts(self) -> list[list[dict]]:
+        """For each measure short enough to lead whole, the chat every prompt with it on top begins with."""
+        out = []
+        for measure in self.retriever.data.measures.values():
+            if self._count(measure.text) <= self.settings.lead_tokens:
+                lead = Evidence(1, measure, self.retriever.data.documents[measure.doc_id], measure.text)
+                out.append(self._messages("", "", "en", [lead], prefix_only=True))
+        return out
+
+    def warm(self, progress=None) -> int:
+        """Store the model's state after every measure's prompt prefix (see LlamaCppLLM.warm); returns
+        how many were computed now. A backend that keeps no states (a remote server): 0."""
+        warm = getattr(self.llm, "warm", None)
+        if warm is None:
+            return 0
+        prompts = self.prefix_prompts()
+        done = 0
+        for i, messages in enumerate(prompts, 1):
+            done += bool(warm(messages))
+            if progress:
+                progress(i, len(prompts))
+        return done
 
     def _count(self, text: str) -> int:
         if self._llm is None:  # before the model loads, estimate (Chinese ~1.3 chars/token)
@@ -197,20 +244,28 @@ class Assistant:
         joiner = "" if has_cjk(text) else " "
         return joiner.join(sentences[i] for i in sorted(keep))
 
-    def _messages(self, question: str, query: str, language: str, evidence: list[Evidence]) -> list[dict]:
+    def _messages(self, question: str, query: str, language: str, evidence: list[Evidence],
+                  prefix_only: bool = False) -> list[dict]:
+        """The chat for one question. With `prefix_only`, the user message stops after the first
+        evidence block: the shared beginning of every prompt that has this measure on top."""
         blocks = []
         for e in evidence:
-            source = e.document.doc_number or e.document.issuer
-            blocks.append(f"[{e.n}] {e.measure.label} ({source})\n{e.text}")
+            # The lead block is precomputed, so it can afford the source; the others are paid per question.
+            source = f" ({e.document.doc_number or e.document.issuer})" if e.n == 1 else ""
+            blocks.append(f"[{e.n}] {e.measure.label}{source}\n{e.text}")
+        # Short on purpose: this tail is evaluated for every question (the system prompt already
+        # states the rules); the language instruction sits last, where a small model heeds it most.
         if language == "zh":
-            instruction = "请只用简体中文回答，两到四句话，每句话末尾用方括号注明来源编号，如[1]。"
+            instruction = "请用简体中文回答，每句末尾注明来源，如[1]。"
+        elif any(e.document.language == "zh" for e in evidence):
+            instruction = "Answer in English, translating the Chinese faithfully; end each sentence with its source like [1]."
         else:
-            instruction = "Answer in English in two to four sentences, each ending with its source number like [1]."
-            if any(e.document.language == "zh" for e in evidence):
-                instruction += " Translate what the Chinese measures say faithfully; add nothing."
+            instruction = "Answer in English; end each sentence with its source like [1]."
         asked = question if query == question else f"{question}\n(Earlier question, for context: {query})"
         user = self.prompts["answer"].render(evidence="\n\n".join(blocks), question=asked,
                                              language_instruction=instruction)
+        if prefix_only:
+            user = user[: user.index(blocks[0]) + len(blocks[0])]
         return [{"role": "system", "content": self._system}, {"role": "user", "content": user}]
 
     def _generate(self, question, query, language, hits, gate: GateDecision, timings, t0) -> Iterator[StreamEvent]:
@@ -268,14 +323,16 @@ class Assistant:
             if text:
                 emitted.append(text)
                 yield StreamEvent("delta", text if len(emitted) == 1 else self._sep(language) + text)
-        if AMOUNT_QUESTION.search(question) and not any(numbers(strip_markers(e)) for e in emitted):
+        quantity = bool(QUANTITY_QUESTION.search(question))
+        if quantity and emitted and not any(figures(strip_markers(e)) for e in emitted):
             # Asked for a figure and no checked sentence gives one: the policies do not state it.
             answer = self._refusal(question, language, "amount_not_stated", hits, query, timings, t0)
             yield StreamEvent("delta", answer.answer)
             yield StreamEvent("final", answer=answer)
             return
         if not emitted:
-            yield from self._fallback(question, query, language, hits, evidence, timings, t0, "")
+            yield from self._fallback(question, query, language, hits, evidence, timings, t0, "",
+                                      needs_figure=quantity)
             return
         body = self._sep(language).join(emitted)
         citations = self._citations(evidence, display)
@@ -294,7 +351,7 @@ class Assistant:
             yield from llm.stream(messages, max_tokens=self.settings.llm_max_tokens,
                                   temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s)
             return
-        # The canary is random per process; the key uses the prompt with it masked out.
+        # The canary is secret per installation; the key uses the prompt with it masked out.
         stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
         key = hashlib.sha256(repr((llm.id, self.prompts.sha256, stable, self.settings.llm_max_tokens,
                                    self.settings.llm_temperature)).encode()).hexdigest()
@@ -358,12 +415,18 @@ class Assistant:
         return " ".join(notes)
 
     # ------------------------------------------------------------------ the two safe answers
-    def _fallback(self, question, query, language, hits, evidence, timings, t0, error: str) -> Iterator[StreamEvent]:
+    def _fallback(self, question, query, language, hits, evidence, timings, t0, error: str,
+                  needs_figure: bool = False) -> Iterator[StreamEvent]:
         """Quote the best measure: grounded by construction, used when generation fails or says nothing
-        that survives verification."""
+        that survives verification. A question asking for a figure gets the quote only if it states one."""
         best = evidence[0]
         plan_tokens = set(self.retriever.plan(query).tokens)
         quote = self._select_sentences(best.measure.text, plan_tokens, 120)
+        if needs_figure and not figures(quote):
+            answer = self._refusal(question, language, "amount_not_stated", hits, query, timings, t0)
+            yield StreamEvent("delta", answer.answer)
+            yield StreamEvent("final", answer=answer)
+            return
         if language == "zh":
             quote = to_simplified(quote)
             body = f"最相关的措施是{best.measure.label}，原文如下：“{quote}”[1]"

@@ -68,6 +68,11 @@ def numbers(text: str) -> set[float]:
     return found
 
 
+def figures(text: str) -> set[float]:
+    """The numbers of a text other than years: a year alone answers no 'how much' or 'how long'."""
+    return {n for n in numbers(text) if not (1990 <= n <= 2049 and n == int(n))}
+
+
 def quoted_names(text: str) -> set[str]:
     """Quoted programme names, in index form."""
     return {normalize_for_index(m.group(1)) for m in _QUOTED.finditer(text)}

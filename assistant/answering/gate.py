@@ -55,10 +55,27 @@ AMOUNT_QUESTION = re.compile(
     r"多少钱|多少元|多少万|金额|补贴多少|奖励多少|资助多少|比例是多少|最高(?:补贴|奖励|资助)|百分之几",
     re.I,
 )
+# A question whose answer is a quantity, date or duration. Answered only with a checked figure: when no
+# sentence that survives verification states one (and the measure quoted instead states none), the
+# policies do not give it, and the honest answer is a refusal rather than a related measure.
+QUANTITY_QUESTION = re.compile(
+    AMOUNT_QUESTION.pattern + r"|how many|how long|how big|how large|what (?:rate|share|proportion)|deadline|"
+    r"(?:monthly|annual|yearly) rent|credit (?:limit|line)|cap on|多少|多久|多长时间|多大|几[天年个月家项]|"
+    r"比例|上限|期限|截止",
+    re.I,
+)
 # An amount question ("how much space", "多少家") is answerable when a retrieved measure states some
 # quantity; the verifier then checks the number the answer gives is the measure's.
 _MONEY = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:个|家|项|亿|万|平方米|倍|成|天|年)|percent|百分之", re.I)
 _YEAR = re.compile(r"(?<!\d)(20[0-4]\d)(?!\d)")
+
+
+# How a Chinese question is put, not what it is about: left out of the coverage share, as English
+# stop words already are (the small Chinese corpus lacks everyday words, so they read as unknown).
+QUESTION_WORDS_ZH = frozenset("""
+有没有 没有 能不能 可不可以 是不是 会不会 要不要 多少 多久 几个 好几 好几个 哪几个 哪个 哪里 这个 那个 这些 那些
+现在 目前 今年 一年 每年 想 想要 需要 请问 一下 一家 一次 各种 专门 里 什么样 怎样 怎么办 还有 应该 已经 一直
+""".split())
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,7 @@ def signals(plan: QueryPlan, hits: list[Hit], vocab: set[str]) -> dict:
     from ..retrieval.tokenize import tokenize
 
     # Numbers say nothing about the topic ("what's 17 times 23?" is not a policy question).
-    words = [w for w in tokenize(plan.text) if not any(c.isdigit() for c in w)]
+    words = [w for w in tokenize(plan.text) if not any(c.isdigit() for c in w) and w not in QUESTION_WORDS_ZH]
     known = [w for w in words if w in vocab]
     top = hits[0] if hits else None
     dense_best = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)

@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Protocol
 
 from ..errors import BackendError, ConfigError
@@ -31,11 +35,90 @@ class LLM(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+class PrefixStates:
+    """KV states of prompt prefixes, kept on disk in llama.cpp's own sequence-state format (no pickle).
+
+    A prompt that starts like a stored one (system prompt + the lead measure) loads that state and
+    evaluates only its tail: prompt evaluation is the bulk of time-to-first-token on a CPU. Each state
+    has a JSON sidecar with its tokens, so matching needs no model call; a state that fails to load
+    (another llama.cpp build, a truncated file) is skipped and deleted.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._tokens: dict[str, tuple[int, ...]] = {}
+        for side in sorted(folder.glob("*.json")):
+            try:
+                tokens = tuple(int(t) for t in json.loads(side.read_text())["tokens"])
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("ignoring unreadable prefix state %s", side.name)
+                continue
+            if side.with_suffix(".kv").exists():
+                self._tokens[side.stem] = tokens
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    @staticmethod
+    def name(tokens) -> str:
+        return hashlib.sha256(json.dumps(list(tokens)).encode()).hexdigest()[:24]
+
+    def has(self, tokens) -> bool:
+        return self.name(tokens) in self._tokens
+
+    def best(self, tokens: list[int]) -> tuple[str, int, tuple[int, ...]] | None:
+        """The stored state sharing the longest prefix with `tokens`: (name, shared length, its tokens)."""
+        best = None
+        for name, stored in self._tokens.items():
+            n = _shared_prefix(stored, tokens)
+            if best is None or n > best[1]:
+                best = (name, n, stored)
+        return best
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.kv"
+
+    def add(self, tokens, write) -> None:
+        """Store a state: `write(path)` writes the KV file; the sidecar goes last, so a crash leaves no
+        half-written state that looks complete."""
+        name = self.name(tokens)
+        tmp = self.folder / f"{name}.kv.tmp"
+        write(tmp)
+        os.replace(tmp, self.path(name))
+        side = self.folder / f"{name}.json.tmp"
+        side.write_text(json.dumps({"tokens": list(tokens)}))
+        os.replace(side, self.folder / f"{name}.json")
+        self._tokens[name] = tuple(tokens)
+
+    def discard(self, name: str) -> None:
+        self._tokens.pop(name, None)
+        for suffix in (".kv", ".json"):
+            (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+
+
+def _shared_prefix(a, b) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class LlamaCppLLM:
     """llama-cpp-python in this process. A `Llama` object is not thread-safe, so every call holds a
-    lock for the whole generation: concurrent requests queue here instead of corrupting state."""
+    lock for the whole generation: concurrent requests queue here instead of corrupting state.
 
-    def __init__(self, model_path, *, n_ctx: int = 4096, n_threads: int = 2, model_sha256: str = ""):
+    With `prefix_dir`, prompts are formatted with the model's own chat template and tokenized here, so
+    a stored prefix state (see PrefixStates, filled by `warm`) can stand in for most of the prompt.
+    """
+
+    #: a stored prefix is worth loading only when it saves at least this many tokens of evaluation
+    MIN_GAIN = 32
+
+    def __init__(self, model_path, *, n_ctx: int = 4096, n_threads: int = 2, model_sha256: str = "",
+                 prefix_dir: Path | None = None):
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - install problem
@@ -46,26 +129,117 @@ class LlamaCppLLM:
                           verbose=False)
         self._lock = threading.Lock()
         self.id = f"llama-cpp:{model_sha256 or self.path}"
+        self._format = self._chat_formatter()
+        self.prefixes: PrefixStates | None = None
+        if prefix_dir is not None and self._format is not None:
+            key = hashlib.sha256(f"{self.id}|{n_ctx}|{llama_cpp_version()}".encode()).hexdigest()[:16]
+            self.prefixes = PrefixStates(Path(prefix_dir) / key)
+
+    def _chat_formatter(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:  # a GGUF without a template: llama-cpp-python's own chat handling, no prefix states
+            return None
+        model = self._llm._model
+        return Jinja2ChatFormatter(template=template, eos_token=model.token_get_text(self._llm.token_eos()),
+                                   bos_token=model.token_get_text(self._llm.token_bos()))
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _prompt(self, messages: list[Message]) -> tuple[list[int], list[str]]:
+        formatted = self._format(messages=messages)
+        tokens = self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special,
+                                    special=True)
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        return tokens, stop
 
     def stream(self, messages, *, max_tokens, temperature, timeout_s):
         deadline = time.monotonic() + timeout_s
         with self._lock:
             try:
-                chunks = self._llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
-                                                          temperature=temperature, top_p=0.9, stream=True)
-                for chunk in chunks:
-                    delta = chunk["choices"][0].get("delta", {}).get("content")
-                    if delta:
-                        yield delta
+                if self._format is None:
+                    chunks = self._llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
+                                                              temperature=temperature, top_p=0.9, stream=True)
+                    texts = (c["choices"][0].get("delta", {}).get("content") for c in chunks)
+                else:
+                    tokens, stop = self._prompt(messages)
+                    if len(tokens) + max_tokens > self.n_ctx:
+                        raise BackendError(f"the prompt has {len(tokens)} tokens; the context holds {self.n_ctx}")
+                    self._load_prefix(tokens)
+                    chunks = self._llm.create_completion(prompt=tokens, max_tokens=max_tokens, stop=stop,
+                                                         temperature=temperature, top_p=0.9, stream=True)
+                    texts = (c["choices"][0].get("text") for c in chunks)
+                for text in texts:
+                    if text:
+                        yield text
                     if time.monotonic() > deadline:
                         raise BackendError(f"generation took longer than {timeout_s:.0f} s")
             except BackendError:
                 raise
             except Exception as exc:  # llama.cpp surfaces failures as ValueError/RuntimeError
                 raise BackendError(f"local model failed: {exc}") from exc
+
+    def warm(self, messages: list[Message]) -> bool:
+        """Evaluate this prompt and store its KV state, so later prompts that begin the same way skip
+        that part. False when there is nothing to do (no store, or already stored)."""
+        if self.prefixes is None:
+            return False
+        tokens, _ = self._prompt(messages)
+        if self.prefixes.has(tokens) or len(tokens) >= self.n_ctx:
+            return False
+        import llama_cpp
+
+        with self._lock:
+            self._load_prefix(tokens)
+            shared = _shared_prefix(self._llm._input_ids.tolist(), tokens)
+            if shared < self._llm.n_tokens:
+                self._llm._ctx.kv_cache_seq_rm(0, shared, -1)
+                self._llm.n_tokens = shared
+            self._llm.eval(tokens[shared:])
+            array = (llama_cpp.llama_token * len(tokens))(*tokens)
+
+            def write(path: Path) -> None:
+                if not llama_cpp.llama_state_seq_save_file(self._llm._ctx.ctx, str(path).encode(), 0, array,
+                                                           len(tokens)):
+                    raise BackendError(f"could not write the prefix state {path}")
+
+            self.prefixes.add(tokens, write)
+        return True
+
+    def _load_prefix(self, tokens: list[int]) -> None:
+        """Load the stored state that covers most of `tokens`, when it beats what the context holds."""
+        if not self.prefixes:
+            return
+        found = self.prefixes.best(tokens)
+        if found is None:
+            return
+        name, shared, stored = found
+        if shared < _shared_prefix(self._llm._input_ids.tolist(), tokens) + self.MIN_GAIN:
+            return
+        import llama_cpp
+
+        self._llm._ctx.kv_cache_clear()
+        out = (llama_cpp.llama_token * len(stored))()
+        count = ctypes.c_size_t(0)
+        read = llama_cpp.llama_state_seq_load_file(self._llm._ctx.ctx, str(self.prefixes.path(name)).encode(), 0,
+                                                   out, len(stored), ctypes.byref(count))
+        if not read or count.value != len(stored) or tuple(out[: count.value]) != stored:
+            log.warning("prefix state %s did not load; evaluating the whole prompt", name)
+            self._llm._ctx.kv_cache_clear()
+            self._llm.n_tokens = 0
+            self.prefixes.discard(name)
+            return
+        self._llm.input_ids[: len(stored)] = stored
+        self._llm.n_tokens = len(stored)
+        self._llm._requires_eval = True  # the logits were not restored: the tail decode refreshes them
+
+
+def llama_cpp_version() -> str:
+    from importlib.metadata import version
+
+    return version("llama_cpp_python")
 
 
 class OpenAICompatLLM:
@@ -131,7 +305,9 @@ def _llama_cpp(arg: str, settings) -> LLM:
     else:  # hashing a custom GGUF on every start is slow; size and mtime change whenever the file does
         st = path.stat()
         identity = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    return LlamaCppLLM(path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads, model_sha256=identity)
+    prefix_dir = settings.cache_dir / "prefix-states" if settings.prefix_states else None
+    return LlamaCppLLM(path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads, model_sha256=identity,
+                       prefix_dir=prefix_dir)
 
 
 def _openai(arg: str, settings) -> LLM:

@@ -121,7 +121,9 @@ class HybridRetriever:
         self._vocab = set(t for toks in data.tokens for t in toks)
         self.weights = {"dense": 1.0, "bm25": 1.0, "xl": 1.0}
         # Words the corpus covers, in either language: the evidence gate's coverage signal.
-        self.known_words = self._vocab | self.glossary.words()
+        # Document titles count too: a Chinese question about an English-only plan names it in Chinese.
+        titles = " ".join(f"{d.title} {d.short_title_en} {d.short_title_zh} {d.issuer}" for d in data.documents.values())
+        self.known_words = self._vocab | self.glossary.words() | set(tokenize(normalize_for_index(titles)))
         self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
 
     def plan(self, question: str) -> QueryPlan:

@@ -9,6 +9,7 @@ tab, a dropped connection) it cancels the job and the worker stops generating fo
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import queue
@@ -119,6 +120,7 @@ class InferenceWorker:
         self.assistant = assistant
         self.queue_size = queue_size
         self._pending: deque[Job | Callable[[], None]] = deque()
+        self._idle: deque[Callable[[], None]] = deque()  # background chores, run only when nothing is pending
         self._cond = threading.Condition()
         self._running = 0
         self._current: Job | None = None
@@ -148,6 +150,7 @@ class InferenceWorker:
                 _ = self.assistant.llm
                 self._guard_model()
                 log.info("language model loaded: %s", getattr(self.assistant.llm, "id", "?"))
+                self._queue_warming()
             except Exception as exc:  # reported by /readyz and in the UI, not raised here
                 self.load_error = str(exc)
                 log.error("the language model could not be loaded: %s", exc)
@@ -157,6 +160,25 @@ class InferenceWorker:
         with self._cond:
             self._loading = True
             self._pending.appendleft(load)
+            self._cond.notify()
+
+    def _queue_warming(self) -> None:
+        """Fill in missing prefix states (fast first token) one measure at a time, only while no
+        question waits: a question is delayed by one step (about a second) at most."""
+        llm = self.assistant.llm
+        if getattr(llm, "warm", None) is None or getattr(llm, "prefixes", None) is None:
+            return
+
+        def step(messages) -> None:
+            try:
+                llm.warm(messages)
+            except Exception as exc:  # a full disk, say: answers still work, only slower to start
+                log.warning("stopped storing prefix states: %s", exc)
+                with self._cond:
+                    self._idle.clear()
+
+        with self._cond:
+            self._idle.extend(functools.partial(step, m) for m in self.assistant.prefix_prompts())
             self._cond.notify()
 
     def submit(self, question: str, history: list[tuple[str, str]] | None = None) -> Job:
@@ -196,6 +218,7 @@ class InferenceWorker:
         """Stop after the running question; the waiting ones are told, not left hanging."""
         with self._cond:
             self._stop = True
+            self._idle.clear()
             while self._pending:
                 item = self._pending.popleft()
                 if isinstance(item, Job):
@@ -207,11 +230,11 @@ class InferenceWorker:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stop:
+                while not self._pending and not self._idle and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
-                item = self._pending.popleft()
+                item = self._pending.popleft() if self._pending else self._idle.popleft()
                 if isinstance(item, Job):
                     self._running = 1
                     self._current = item
