@@ -68,6 +68,21 @@ def test_answer_cache_survives_a_torn_line_and_keys_are_exact(tmp_path):
     assert again.get("k1") == "reply one" and again.get("k2") is None and again.hits == 1 and again.misses == 1
 
 
+def test_answer_cache_compaction_keeps_what_the_run_used(tmp_path):
+    path = tmp_path / "cache.jsonl"
+    old = AnswerCache(path)
+    for key in ("old-prompt", "kept", "asked-again"):
+        old.put(key, f"reply {key}")
+    run = AnswerCache(path)
+    assert run.get("kept") == "reply kept" and run.get("missing") is None
+    run.put("asked-again", "reply asked-again")  # regenerated, same text
+    run.put("new", "reply new")
+    assert run.compact() == 1 and run.compact() == 0
+    after = AnswerCache(path)
+    assert len(after) == 3 and after.get("old-prompt") is None and after.get("new") == "reply new"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_the_committed_set_is_valid_and_big_enough():
     from assistant.config import Settings
     from assistant.retrieval.store import load_index

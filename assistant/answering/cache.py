@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class AnswerCache:
         self._entries: dict[str, str] = {}
         self.hits = 0
         self.misses = 0
+        self._used: set[str] = set()
         if self.path.exists():
             for lineno, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
                 try:
@@ -36,6 +38,7 @@ class AnswerCache:
     def get(self, key: str) -> str | None:
         with self._lock:
             reply = self._entries.get(key)
+            self._used.add(key)
             if reply is None:
                 self.misses += 1
             else:
@@ -44,9 +47,27 @@ class AnswerCache:
 
     def put(self, key: str, reply: str, **meta) -> None:
         with self._lock:
+            self._used.add(key)
             if self._entries.get(key) == reply:
                 return
             self._entries[key] = reply
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"key": key, "reply": reply, **meta}, ensure_ascii=False) + "\n")
+
+    def compact(self) -> int:
+        """Rewrite the file with only the entries this run looked up; returns how many were dropped.
+        For a run over the whole set: what it did not ask for belongs to prompts or models now gone.
+        Written to a temporary file and renamed, so an interruption leaves the old file whole."""
+        with self._lock:
+            stale = set(self._entries) - self._used
+            if not stale:
+                return 0
+            keep = {k: v for k, v in self._entries.items() if k in self._used}
+            tmp = self.path.with_suffix(".tmp")
+            with tmp.open("w", encoding="utf-8") as f:
+                for key, reply in keep.items():
+                    f.write(json.dumps({"key": key, "reply": reply}, ensure_ascii=False) + "\n")
+            os.replace(tmp, self.path)
+            self._entries = keep
+            return len(stale)

@@ -23,10 +23,12 @@ this run (cache hits excluded). The baseline: raw blank-line paragraphs, dense-o
 embedder, the same model with a plain prompt, no gate, no verification; its citations are mapped to the
 measure each paragraph overlaps most."""
 
+EVAL_SET = Path("eval/questions.jsonl")
+
 
 def register(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="run the evaluation set and write a report to eval/reports/")
-    p.add_argument("--set", dest="eval_set", type=Path, default=Path("eval/questions.jsonl"))
+    p.add_argument("--set", dest="eval_set", type=Path, default=EVAL_SET)
     p.add_argument("--quick", action="store_true", help="the quick subset (items marked quick)")
     p.add_argument("--only", choices=["retrieval", "answers", "all"], default="all")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain baseline pipeline")
@@ -128,6 +130,10 @@ def cmd_eval(args, settings) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
         "cache": {"hits": getattr(cache, "hits", 0), "misses": getattr(cache, "misses", 0)},
     }
+    if cache is not None and not args.quick and not args.no_baseline and args.eval_set == EVAL_SET:
+        dropped = cache.compact()  # a whole run: replies it did not ask for are for prompts now gone
+        if dropped:
+            print(f"answer cache: {dropped} stale replies dropped from {cache.path}", file=sys.stderr)
     failures = None
     if args.gate:
         thresholds = json.loads(args.thresholds.read_text(encoding="utf-8"))
