@@ -412,3 +412,53 @@ def test_figure_question_with_a_checked_figure_is_answered(fake_assistant):
     assert not answer.refused and answer.mode == "generated"
     assert facts.figures(body_of(answer))
     assert_markers_resolve(answer)
+
+
+# ---------------------------------------------------------------- quoting a measure in another language
+XUHUI_IP_EN = "What does Xuhui do to protect intellectual property?"
+
+
+@pytest.fixture
+def gate_open(monkeypatch):
+    """The lexical fake embedder cannot match across languages; these tests are about what follows."""
+    from assistant.answering import assistant as module
+    from assistant.answering.gate import GateDecision
+
+    monkeypatch.setattr(module, "decide", lambda *a, **k: GateDecision(True, ""))
+
+
+def _translator(render):
+    """A fake model that fails every answer (uncited text) and translates with `render(text)`."""
+    def reply(messages):
+        user = messages[-1]["content"]
+        if "Translate the policy text" in user:
+            return render(re.search(r"<text>\n(.*)\n</text>", user, re.S).group(1))
+        return "Xuhui does many good things."
+    return reply
+
+
+def test_quote_from_a_chinese_measure_is_translated_when_the_figures_survive(fake_assistant, gate_open):
+    fake_assistant.llm.script = _translator(
+        lambda text: "Xuhui strengthens intellectual property protection " + " ".join(
+            str(int(n)) for n in sorted(facts.numbers(text))) + ".")
+    answer = fake_assistant.ask(XUHUI_IP_EN)
+    assert answer.mode == "extractive" and answer.citations[0].document.language == "zh"
+    assert "In translation" in answer.answer and "intellectual property protection" in answer.answer
+    assert answer.citations[0].document.short_title_en in answer.answer  # the label, in English too
+    assert_markers_resolve(answer)
+
+
+def test_translation_that_changes_a_figure_is_not_used(fake_assistant, gate_open):
+    fake_assistant.llm.script = _translator(lambda text: "Xuhui grants 999 million yuan to every firm.")
+    answer = fake_assistant.ask(XUHUI_IP_EN)
+    assert answer.mode == "extractive" and "999" not in answer.answer and "In translation" not in answer.answer
+    assert has_cjk(answer.answer)  # the original quoted instead
+
+
+def test_chinese_question_on_an_english_measure_gets_a_chinese_label(fake_assistant):
+    fake_assistant.llm.script = _translator(lambda text: "静安区加强知识产权保护。" + "".join(
+        f"{int(n)}" for n in sorted(facts.numbers(text))))
+    answer = fake_assistant.ask("静安区怎样保护知识产权？")
+    assert answer.mode == "extractive" and answer.citations[0].document.language == "en"
+    assert "译文如下" in answer.answer and answer.citations[0].document.short_title_zh in answer.answer
+    assert not re.search(r"[A-Za-z]{4,}", body_of(answer))  # no English label or quote left

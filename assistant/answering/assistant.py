@@ -345,22 +345,23 @@ class Assistant:
             question=question, language=language, answer=body, refused=False, citations=tuple(citations),
             related=(), hits=tuple(hits), timings=timings, rewritten_query=query, mode="generated"))
 
-    def _cached_stream(self, llm: LLM, messages: list[dict]) -> Iterator[str]:
+    def _cached_stream(self, llm: LLM, messages: list[dict], max_tokens: int | None = None) -> Iterator[str]:
         """The model's reply; from the answer cache when the same model, prompt and evidence met before."""
+        max_tokens = min(max_tokens or self.settings.llm_max_tokens, self.settings.llm_max_tokens)
         if self.cache is None:
-            yield from llm.stream(messages, max_tokens=self.settings.llm_max_tokens,
+            yield from llm.stream(messages, max_tokens=max_tokens,
                                   temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s)
             return
         # The canary is secret per installation; the key uses the prompt with it masked out.
         stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
-        key = hashlib.sha256(repr((llm.id, self.prompts.sha256, stable, self.settings.llm_max_tokens,
+        key = hashlib.sha256(repr((llm.id, self.prompts.sha256, stable, max_tokens,
                                    self.settings.llm_temperature)).encode()).hexdigest()
         hit = self.cache.get(key)
         if hit is not None:
             yield hit
             return
         parts = []
-        for delta in llm.stream(messages, max_tokens=self.settings.llm_max_tokens,
+        for delta in llm.stream(messages, max_tokens=max_tokens,
                                 temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s):
             parts.append(delta)
             yield delta
@@ -427,11 +428,16 @@ class Assistant:
             yield StreamEvent("delta", answer.answer)
             yield StreamEvent("final", answer=answer)
             return
+        label = self._label(best, language)
+        translated = None
+        if not error and best.document.language != language:
+            translated = self._translate(self._select_sentences(best.measure.text, plan_tokens, 80), language)
         if language == "zh":
-            quote = to_simplified(quote)
-            body = f"最相关的措施是{best.measure.label}，原文如下：“{quote}”[1]"
+            body = (f"最相关的措施是{label}，译文如下：“{translated}”[1]" if translated
+                    else f"最相关的措施是{label}，原文如下：“{to_simplified(quote)}”[1]")
         else:
-            body = f'The closest measure is {best.measure.label}. It states: "{quote}" [1]'
+            body = (f'The closest measure is {label}. In translation, it states: "{translated}" [1]' if translated
+                    else f'The closest measure is {label}. It states: "{quote}" [1]')
         citations = [Citation(n=1, measure=best.measure, document=best.document,
                               expired=bool(best.document.valid_until and best.document.valid_until < self._today()))]
         notes = self._expiry_notes(citations, language)
@@ -445,6 +451,33 @@ class Assistant:
                         rewritten_query=query, mode="extractive", notice=notice)
         yield StreamEvent("delta", body)
         yield StreamEvent("final", answer=answer)
+
+    @staticmethod
+    def _label(e: Evidence, language: str) -> str:
+        """The measure's name in the answer's language: the document's short title there, and its number."""
+        if e.document.language == language:
+            return e.measure.label
+        if language == "zh":
+            return f"{e.document.short_title_zh}第{e.measure.number}项"
+        number = e.measure.label.removeprefix(e.document.title).strip() or e.measure.number
+        return f"{e.document.short_title_en}, {number}"
+
+    def _translate(self, text: str, language: str) -> str | None:
+        """The model's translation of a quoted measure, kept only when it comes back in the target
+        language with exactly the figures of the source (a translation may not add or drop a number)."""
+        target = "simplified Chinese" if language == "zh" else "English"
+        messages = [{"role": "user", "content": self.prompts["translate"].render(target=target, text=text)}]
+        try:
+            out = "".join(self._cached_stream(self.llm, messages, max_tokens=2 * self._count(text) + 40))
+        except BackendError as exc:
+            log.warning("translation failed, quoting the original: %s", exc)
+            return None
+        out = strip_markers(self._to_language(out, language)).strip().strip("\"“”「」").strip()
+        if (not out or self.canary in out or NOT_COVERED in out or "<" in out
+                or detect_language(out) != language or figures(out) != figures(text)):
+            log.info("translation not kept: %s", out[:200])
+            return None
+        return out
 
     def coverage_summary(self, language: str) -> str:
         docs = self.retriever.data.documents.values()
