@@ -63,6 +63,7 @@ class Hit:
     bm25_rank: int | None = None
     bm25_score: float | None = None
     boosted: bool = False
+    xl_score: float | None = None  # cosine of the glossary-expanded question, for a measure in the other language
 
     def to_json(self) -> dict:
         return {

@@ -215,5 +215,6 @@ class HybridRetriever:
             view = views[mid]
             hits.append(Hit(rank=rank, score=score, measure=m, document=self.data.documents[m.doc_id],
                             dense_rank=view.get("dense_rank"), dense_score=view.get("dense_score"),
-                            bm25_rank=view.get("bm25_rank"), bm25_score=view.get("bm25_score"), boosted=boosted))
+                            bm25_rank=view.get("bm25_rank"), bm25_score=view.get("bm25_score"), boosted=boosted,
+                            xl_score=view.get("xl_score")))
         return hits
