@@ -18,7 +18,7 @@ from ..errors import BackendError, InputError
 from ..retrieval.hybrid import HybridRetriever
 from ..retrieval.tokenize import tokenize
 from ..types import Answer, Citation, Hit
-from .facts import figures, strip_markers
+from .facts import cn_to_int, digit_numbers, figures, numbers, strip_markers
 from .gate import QUANTITY_QUESTION, GateDecision, decide
 from .language import detect_language, standalone_query
 from .llm import LLM
@@ -482,8 +482,12 @@ class Assistant:
             return e.measure.label
         if language == "zh":
             return f"{e.document.short_title_zh}第{e.measure.number}项"
-        number = e.measure.label.removeprefix(e.document.title).strip() or e.measure.number
-        return f"{e.document.short_title_en}, {number}"
+        # "徐汇区…方案 第11项 创业支持" -> "measure 11"; "上海市…方案 四(三) 信用监管" -> "measure 4(3)"
+        place = e.measure.label.removeprefix(e.document.short_title_zh).split()
+        number = place[0] if place else e.measure.number
+        number = re.sub(r"[零〇一二两三四五六七八九十百]+", lambda m: str(cn_to_int(m.group(0)) or m.group(0)),
+                        number.removeprefix("第").removesuffix("项"))
+        return f"{e.document.short_title_en}, measure {number}"
 
     def _translate(self, text: str, language: str) -> str | None:
         """The model's translation of a quoted measure, kept only when it comes back in the target
@@ -496,8 +500,12 @@ class Assistant:
             log.warning("translation failed, quoting the original: %s", exc)
             return None
         out = strip_markers(self._to_language(out, language)).strip().strip("\"“”「」").strip()
+        # Every figure it states must be the source's, and every figure the source writes in digits
+        # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
+        added = numbers(out) - numbers(text)
         if (not out or self.canary in out or NOT_COVERED in out or "<" in out
-                or detect_language(out) != language or figures(out) != figures(text)):
+                or detect_language(out) != language or not digit_numbers(text) <= numbers(out)
+                or any(v > 10 or v in digit_numbers(out) for v in added)):
             log.info("translation not kept: %s", out[:200])
             return None
         return out

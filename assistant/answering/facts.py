@@ -53,6 +53,18 @@ def cn_to_int(s: str) -> int | None:
 
 def numbers(text: str) -> set[float]:
     """Every number in `text` as a value (scales applied), ignoring citation markers."""
+    found = digit_numbers(text)
+    text = normalize_for_index(_MARKER.sub(" ", text))
+    for m in _CN_NUMBER.finditer(text):
+        value = cn_to_int(m.group(0))
+        if value is not None:
+            found.add(float(value))
+    return found
+
+
+def digit_numbers(text: str) -> set[float]:
+    """The numbers written in digits (scales applied): what a translation must carry over unchanged.
+    Chinese numerals are left out; many sit inside set phrases ("一批", "千行百业") a translation drops."""
     text = normalize_for_index(_MARKER.sub(" ", text))
     found: set[float] = set()
     for m in _ARABIC.finditer(text):
@@ -61,10 +73,6 @@ def numbers(text: str) -> set[float]:
         if scale:
             value *= _ZH_SCALE.get(scale, _EN_SCALE.get(scale.lower(), 1))
         found.add(round(value, 6))
-    for m in _CN_NUMBER.finditer(text):
-        value = cn_to_int(m.group(0))
-        if value is not None:
-            found.add(float(value))
     return found
 
 
