@@ -478,3 +478,18 @@ def test_quote_is_refused_when_the_model_says_the_measure_does_not_answer(fake_a
     assert check[-2] == {"role": "assistant", "content": "Every company receives a free car [2]."}
     assert "[1]" in check[-1]["content"] and IP_JINGAN in check[-1]["content"]  # the measure about to be quoted
 
+
+
+def test_half_translated_quote_is_not_used(fake_assistant):
+    fake_assistant.llm.script = _translator(lambda text: "我们将优化 customs clearance 流程。")
+    answer = fake_assistant.ask("静安区怎样保护知识产权？")
+    assert answer.mode == "extractive" and "customs" not in answer.answer and "原文如下" in answer.answer
+
+
+def test_check_before_a_quote_sees_the_follow_up_with_its_topic(fake_assistant):
+    llm = fake_assistant.llm
+    llm.script = lambda messages: "Every company receives a free car [1]."
+    history = [("How does Jing'an protect intellectual property rights?", "It fights infringement [1].")]
+    fake_assistant.ask("And what about Xuhui?", history)
+    check = next(c[-1]["content"] for c in llm.calls if "YES or NO" in c[-1]["content"])
+    assert "And what about Xuhui?" in check and "intellectual property" in check

@@ -334,7 +334,7 @@ class Assistant:
             # Retrieval's first, not the measure the model's dropped sentences cited most: measured on
             # the evaluation set, that choice was wrong four times as often as it was right.
             chosen = evidence[0]
-            if not self._answers(llm, messages, raw, chosen, question):
+            if not self._answers(llm, messages, raw, chosen, question if query == question else query):
                 answer = self._refusal(question, language, "model", hits, query, timings, t0)
                 yield StreamEvent("delta", answer.answer)
                 yield StreamEvent("final", answer=answer)
@@ -503,7 +503,9 @@ class Assistant:
         # Every figure it states must be the source's, and every figure the source writes in digits
         # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
         added = numbers(out) - numbers(text)
-        if (not out or self.canary in out or NOT_COVERED in out or "<" in out
+        # Half-translated text ("优化 customs clearance 流程") is no translation.
+        foreign = [w for w in re.findall(r"[A-Za-z]{4,}", out) if w not in text] if language == "zh" else []
+        if (foreign or (language == "en" and has_cjk(out)) or not out or self.canary in out or NOT_COVERED in out or "<" in out
                 or detect_language(out) != language or not digit_numbers(text) <= numbers(out)
                 or any(v > 10 or v in digit_numbers(out) for v in added)):
             log.info("translation not kept: %s", out[:200])

@@ -13,7 +13,7 @@ from ..answering import gate
 from ..answering.language import standalone_query
 from .runner import NEGATIVE_TYPES
 
-FALSE_REFUSAL_BUDGET = 0.04
+FALSE_REFUSAL_BUDGET = 0.025
 
 
 def sweep(items, assistant) -> int:
