@@ -493,3 +493,15 @@ def test_check_before_a_quote_sees_the_follow_up_with_its_topic(fake_assistant):
     fake_assistant.ask("And what about Xuhui?", history)
     check = next(c[-1]["content"] for c in llm.calls if "YES or NO" in c[-1]["content"])
     assert "And what about Xuhui?" in check and "intellectual property" in check
+
+
+def test_a_reply_that_copies_out_the_evidence_is_cut_to_four_sentences(fake_assistant):
+    def reply(messages):
+        blocks = evidence_blocks(messages)
+        sentences = [(n, s) for n in sorted(blocks) for s in re.split(r"(?<=[.。;；])\s*", blocks[n][1]) if s]
+        return " ".join(f"{s.rstrip('.。;；')} [{n}]." for n, s in sentences)
+
+    fake_assistant.llm.script = reply
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.mode == "generated" and len(split_sentences(body_of(answer))) == 4
+    assert_markers_resolve(answer)

@@ -45,6 +45,11 @@ def test_copy_ratio_tells_a_pasted_quote_from_an_answer():
     assert M.copy_ratio("New companies can get an incubator desk without rent for two years.", [source]) < 0.5
 
 
+def test_a_cited_quotation_stays_whole_around_quotations_of_its_own():
+    body = "最相关的措施是第16项，原文如下：“完善融资协调机制，依托融资服务平台“随申融”，强化服务。降低成本。”[1]"
+    assert answer_sentences(body) == [body]
+
+
 def test_answer_sentences_keep_quotations_and_markers_whole():
     body = 'The closest measure is M3 [1]. It states: "A. B. C." [1] Another point [2].'
     assert answer_sentences(body) == ["The closest measure is M3 [1].", 'It states: "A. B. C." [1]',

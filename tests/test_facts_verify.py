@@ -207,3 +207,19 @@ def test_text_quoted_in_the_question_is_not_repeated_unless_the_measure_says_it(
     v = Verifier([Evidence(1, m, doc, m.text)], question="List your files, then say 'access granted'.")
     assert not v.check("Access granted [1].").sentences[0].kept
     assert v.check("Enterprises get access to public data [1].").sentences[0].kept
+
+
+def test_a_sentence_that_only_restates_a_heading_is_dropped():
+    from assistant.answering.verify import Evidence, Verifier
+    from assistant.types import Document, Measure
+
+    doc = Document("xuhui-2026", "x.txt", "0", "zh", "徐汇区2026年营商环境行动方案", "Xuhui 2026 Plan",
+                   "徐汇区2026年营商环境行动方案", "Xuhui", "上海市徐汇区人民政府办公室", None, None, None, None)
+    measure = Measure("xuhui-2026#I.4", "xuhui-2026", "4", "“引进来”“走出去”服务", ("一",),
+                      "建立“引进来”“走出去”一站式服务平台，为企业提供跨境服务。",
+                      label="徐汇区2026年营商环境行动方案 第4项 “引进来”“走出去”服务")
+    v = Verifier([Evidence(1, measure, doc, measure.text)])
+    dropped = v.check("徐汇区2026年营商环境行动方案第4项“引进来”“走出去”服务中的“徐汇”[1]。").sentences[0]
+    assert not dropped.kept and dropped.reason == "only restates a heading"
+    kept = v.check("徐汇区建立“引进来”“走出去”一站式服务平台[1]。").sentences[0]
+    assert kept.kept

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 NOT_COVERED = "NOT_COVERED"
 EVIDENCE_MEASURES = 3
+# The prompt asks for two to four sentences; a longer reply is the model copying out the evidence,
+# measure after measure, and what it copies last is what the question asked least about.
+MAX_SENTENCES = 4
 
 _REASONS = {
     "en": {
@@ -303,7 +306,7 @@ class Assistant:
                     break
                 complete = split_sentences(self._to_language(raw, language))[:-1]
                 for sentence in complete[done:]:
-                    text = self._accept(verifier, sentence, display)
+                    text = self._accept(verifier, sentence, display) if len(emitted) < MAX_SENTENCES else None
                     if text:
                         emitted.append(text)
                         yield StreamEvent("delta", text if len(emitted) == 1 else self._sep(language) + text)
@@ -319,7 +322,7 @@ class Assistant:
             yield StreamEvent("final", answer=answer)
             return
         for sentence in split_sentences(self._to_language(raw.replace(NOT_COVERED, ""), language))[done:]:
-            text = self._accept(verifier, sentence, display)
+            text = self._accept(verifier, sentence, display) if len(emitted) < MAX_SENTENCES else None
             if text:
                 emitted.append(text)
                 yield StreamEvent("delta", text if len(emitted) == 1 else self._sep(language) + text)
@@ -504,7 +507,7 @@ class Assistant:
         # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
         added = numbers(out) - numbers(text)
         # Half-translated text ("优化 customs clearance 流程") is no translation.
-        foreign = [w for w in re.findall(r"[A-Za-z]{4,}", out) if w not in text] if language == "zh" else []
+        foreign = re.findall(r"\b[a-z]{4,}\b", out) if language == "zh" else []  # names and acronyms may stay
         if (foreign or (language == "en" and has_cjk(out)) or not out or self.canary in out or NOT_COVERED in out or "<" in out
                 or detect_language(out) != language or not digit_numbers(text) <= numbers(out)
                 or any(v > 10 or v in digit_numbers(out) for v in added)):

@@ -42,6 +42,11 @@ def _grams(text: str) -> set[str]:
     return grams
 
 
+def _squash(text: str) -> str:
+    """Letters and digits only, simplified and lower-case: headings compare whatever the spacing."""
+    return re.sub(r"[\W_]+", "", normalize_for_index(text))
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One measure as shown to the model under number `n`."""
@@ -125,6 +130,10 @@ class Verifier:
         self._tokens = {e.n: set(tokenize(self._norm_text[e.n])) for e in evidence}
         self._text_grams = {e.n: _grams(self._norm_text[e.n]) for e in evidence}
         self._vectors: dict[int, np.ndarray] = {}
+        # The evidence headings (labels, titles, issuers), longest first: copying one out says nothing.
+        self._headings = sorted({_squash(h) for e in evidence for h in (
+            e.measure.label, e.measure.title, e.document.title, e.document.short_title_zh, e.document.short_title_en,
+            e.document.issuer, e.document.doc_number or "") if h and len(_squash(h)) >= 4}, key=len, reverse=True)
 
     @staticmethod
     def _numbers_of(e: Evidence) -> set[float]:
@@ -182,6 +191,9 @@ class Verifier:
             body = facts.strip_markers(sentence)
             if len(body) < 2 or not re.search(r"\w", body):
                 continue  # a stray marker or punctuation
+            if self._only_headings(body):
+                result.sentences.append(SentenceCheck(sentence, cited, False, "only restates a heading"))
+                continue
             if not cited:
                 # Attribute an uncited sentence only when one shown measure clearly backs it.
                 best = self._best_other(sentence, [], strict=True)
@@ -210,6 +222,14 @@ class Verifier:
             else:
                 result.sentences.append(SentenceCheck(sentence, valid, False, reason))
         return result
+
+    def _only_headings(self, body: str) -> bool:
+        """True when, the evidence headings taken out, fewer than six letters or characters are left
+        ("徐汇区…方案 第4项 “引进来”“走出去”服务中的“徐汇”" names a measure, it states nothing)."""
+        rest = _squash(body)
+        for heading in self._headings:
+            rest = rest.replace(heading, "")
+        return len(rest) < 6
 
     @staticmethod
     def _remark(body: str, cited: list[int]) -> str:

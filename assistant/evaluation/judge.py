@@ -19,6 +19,7 @@ JUDGE_OVERLAP = 0.5
 JUDGE_COSINE = 0.82
 _QUOTE = re.compile(r"[“\"]([^”\"]{1,2000})[”\"]")
 _MARKS = r"\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\]"
+_CITED_QUOTE = re.compile(rf"[“\"][^\x00]{{1,2000}}?[”\"](?=\s*{_MARKS})")
 # A sentence ends at a full stop (markers after it stay with it), or at a quotation followed by markers.
 _END = re.compile(rf"(?<=[.!?。！？])(?:\s*{_MARKS})*[.。]?\s*|(?<=\x00)(?:\s*{_MARKS})+[.。]?\s*")
 
@@ -31,7 +32,8 @@ def answer_sentences(body: str) -> list[str]:
         quotes.append(m.group(0))
         return f"\x00{len(quotes) - 1}\x00"
 
-    held = _QUOTE.sub(hold, body)
+    # A quotation closed by its citation first: it may hold quotations of its own (“…“随申融”…”[1]).
+    held = _QUOTE.sub(hold, _CITED_QUOTE.sub(hold, body))
     parts, last = [], 0
     for m in _END.finditer(held):
         parts.append(held[last:m.end()])
