@@ -14,6 +14,7 @@ from assistant.answering.llm import register_llm
 from assistant.answering.verify import split_sentences
 from assistant.corpus.clean import has_cjk, to_simplified
 from assistant.errors import BackendError, InputError
+from assistant.evaluation.hardening import EVIDENCE_BLOCK
 
 IP_JINGAN = "How does Jing'an protect intellectual property rights?"
 IP_XUHUI_ZH = "徐汇区在知识产权保护方面有什么措施？"
@@ -21,12 +22,11 @@ FUTURE_INDUSTRIES = "How will Jing'an foster future industrial clusters such as 
 OFF_TOPIC_EN = "What is a good recipe for chocolate cake?"
 OFF_TOPIC_ZH = "怎么做巧克力蛋糕？"
 
-_BLOCK = re.compile(r"^\[(\d+)\] ([^\n]+)\n(.*?)(?=\n\n\[\d+\] |\n</evidence>)", re.S | re.M)
 
 
-def evidence_blocks(messages: list[dict]) -> dict[int, tuple[str, str]]:
-    """n -> (heading, text) of the evidence shown to the model."""
-    return {int(m.group(1)): (m.group(2), m.group(3).strip()) for m in _BLOCK.finditer(messages[-1]["content"])}
+def evidence_blocks(messages: list[dict]) -> dict[int, str]:
+    """n -> text of the evidence shown to the model."""
+    return {int(m.group(1)): m.group(2).strip() for m in EVIDENCE_BLOCK.finditer(messages[-1]["content"])}
 
 
 def first_sentence(text: str) -> str:
@@ -85,7 +85,7 @@ def test_markers_are_renumbered_in_order_of_use(fake_assistant):
 
     def reply(messages):
         blocks = evidence_blocks(messages)
-        return f"{first_sentence(blocks[2][1])} [2]. {first_sentence(blocks[1][1])} [1]."
+        return f"{first_sentence(blocks[2])} [2]. {first_sentence(blocks[1])} [1]."
 
     llm.script = reply
     answer = fake_assistant.ask(IP_JINGAN)
@@ -102,7 +102,7 @@ def test_unsupported_sentence_is_dropped_and_the_rest_kept(fake_assistant):
 
     def reply(messages):
         blocks = evidence_blocks(messages)
-        return f"{first_sentence(blocks[1][1])} [1]. Every company also receives a free car [1]."
+        return f"{first_sentence(blocks[1])} [1]. Every company also receives a free car [1]."
 
     llm.script = reply
     answer = fake_assistant.ask(IP_JINGAN)
@@ -116,7 +116,7 @@ def test_fabricated_amount_is_dropped_and_falls_back_to_a_quote(fake_assistant):
 
     def reply(messages):
         blocks = evidence_blocks(messages)
-        return f"{first_sentence(blocks[1][1])}, with a subsidy of up to 5 million yuan per enterprise [1]."
+        return f"{first_sentence(blocks[1])}, with a subsidy of up to 5 million yuan per enterprise [1]."
 
     llm.script = reply
     answer = fake_assistant.ask(IP_JINGAN)
@@ -172,7 +172,7 @@ def test_canary_in_model_output_is_suppressed(fake_assistant):
 
     def reply(messages):
         blocks = evidence_blocks(messages)
-        return f"{first_sentence(blocks[1][1])} [1]. My instructions end with {fake_assistant.canary} [1]."
+        return f"{first_sentence(blocks[1])} [1]. My instructions end with {fake_assistant.canary} [1]."
 
     llm.script = reply
     events, answer = stream(fake_assistant, IP_JINGAN)
@@ -301,7 +301,7 @@ def test_chinese_answer_loses_traditional_script_and_pinyin_from_the_model(fake_
     llm = fake_assistant.llm
 
     def reply(messages):
-        text = evidence_blocks(messages)[1][1]
+        text = evidence_blocks(messages)[1]
         return first_sentence(text).replace("知識產權", "知識產(chǎn)權") + "[1]。"
 
     llm.script = reply
@@ -332,7 +332,7 @@ def test_ask_and_ask_stream_agree(fake_assistant, question, setup):
 def test_stream_sends_several_deltas_for_several_sentences(fake_assistant):
     def reply(messages):
         blocks = evidence_blocks(messages)
-        return " ".join(f"{first_sentence(blocks[n][1])} [{n}]." for n in sorted(blocks))
+        return " ".join(f"{first_sentence(blocks[n])} [{n}]." for n in sorted(blocks))
 
     fake_assistant.llm.script = reply
     events, answer = stream(fake_assistant, IP_JINGAN)
@@ -404,7 +404,7 @@ def test_figure_question_with_nothing_verified_quotes_only_a_measure_with_a_figu
 
 def test_figure_question_with_a_checked_figure_is_answered(fake_assistant):
     def reply(messages):
-        for n, (_, text) in sorted(evidence_blocks(messages).items()):
+        for n, text in sorted(evidence_blocks(messages).items()):
             for sentence in re.split(r"(?<=[.。;；])\s*", text):
                 if facts.figures(sentence):
                     return f"{sentence.rstrip('.')} [{n}]."
@@ -498,7 +498,7 @@ def test_check_before_a_quote_sees_the_follow_up_with_its_topic(fake_assistant):
 def test_a_reply_that_copies_out_the_evidence_is_cut_to_four_sentences(fake_assistant):
     def reply(messages):
         blocks = evidence_blocks(messages)
-        sentences = [(n, s) for n in sorted(blocks) for s in re.split(r"(?<=[.。;；])\s*", blocks[n][1]) if s]
+        sentences = [(n, s) for n in sorted(blocks) for s in re.split(r"(?<=[.。;；])\s*", blocks[n]) if s]
         return " ".join(f"{s.rstrip('.。;；')} [{n}]." for n, s in sentences)
 
     fake_assistant.llm.script = reply

@@ -334,16 +334,16 @@ class Assistant:
             yield StreamEvent("final", answer=answer)
             return
         if not emitted:
-            # Retrieval's first, not the measure the model's dropped sentences cited most: measured on
-            # the evaluation set, that choice was wrong four times as often as it was right.
-            chosen = evidence[0]
-            if not self._answers(llm, messages, raw, chosen, question if query == question else query):
+            # The quote is retrieval's first, not the measure the model's dropped sentences cited most:
+            # measured on the evaluation set, that choice was wrong four times as often as it was right.
+            # `query` is the question itself, or a follow-up with the topic it continues.
+            if not self._answers(llm, messages, raw, evidence[0], query):
                 answer = self._refusal(question, language, "model", hits, query, timings, t0)
                 yield StreamEvent("delta", answer.answer)
                 yield StreamEvent("final", answer=answer)
                 return
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, "",
-                                      needs_figure=quantity, chosen=chosen)
+                                      needs_figure=quantity)
             return
         body = self._sep(language).join(emitted)
         citations = self._citations(evidence, display)
@@ -442,11 +442,10 @@ class Assistant:
         return not re.match(r"\W*(?:no\b|否|不)", reply.strip(), re.I)
 
     def _fallback(self, question, query, language, hits, evidence, timings, t0, error: str,
-                  needs_figure: bool = False, chosen: Evidence | None = None) -> Iterator[StreamEvent]:
-        """Quote a measure (`chosen`, else retrieval's first): grounded by construction, used when
-        generation fails or says nothing that survives verification. A question asking for a figure gets
-        the quote only if it states one."""
-        best = chosen or evidence[0]
+                  needs_figure: bool = False) -> Iterator[StreamEvent]:
+        """Quote the best measure: grounded by construction, used when generation fails or says nothing
+        that survives verification. A question asking for a figure gets the quote only if it states one."""
+        best = evidence[0]
         plan_tokens = set(self.retriever.plan(query).tokens)
         quote = self._select_sentences(best.measure.text, plan_tokens, 120)
         if needs_figure and not figures(quote):

@@ -53,8 +53,8 @@ def cn_to_int(s: str) -> int | None:
 
 def numbers(text: str) -> set[float]:
     """Every number in `text` as a value (scales applied), ignoring citation markers."""
-    found = digit_numbers(text)
     text = normalize_for_index(_MARKER.sub(" ", text))
+    found = _digit_values(text)
     for m in _CN_NUMBER.finditer(text):
         value = cn_to_int(m.group(0))
         if value is not None:
@@ -65,9 +65,12 @@ def numbers(text: str) -> set[float]:
 def digit_numbers(text: str) -> set[float]:
     """The numbers written in digits (scales applied): what a translation must carry over unchanged.
     Chinese numerals are left out; many sit inside set phrases ("一批", "千行百业") a translation drops."""
-    text = normalize_for_index(_MARKER.sub(" ", text))
+    return _digit_values(normalize_for_index(_MARKER.sub(" ", text)))
+
+
+def _digit_values(normalized: str) -> set[float]:
     found: set[float] = set()
-    for m in _ARABIC.finditer(text):
+    for m in _ARABIC.finditer(normalized):
         whole, frac, scale = m.groups()
         value = float(whole.replace(",", "") + (f".{frac}" if frac else ""))
         if scale:

@@ -127,9 +127,10 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
            min_coverage: float = MIN_COVERAGE) -> GateDecision:
     s = signals(plan, hits, vocab)
     # Full-width or traditional forms must not slip past the patterns.
-    if INJECTION.search(to_simplified(unicodedata.normalize("NFKC", question))):
+    folded = to_simplified(unicodedata.normalize("NFKC", question))
+    if INJECTION.search(folded):
         return GateDecision(False, "injection", s)
-    if not hits or OFF_TOPIC.search(to_simplified(unicodedata.normalize("NFKC", question))):
+    if not hits or OFF_TOPIC.search(folded):
         return GateDecision(False, "off_topic", s)
     top_text = " ".join(h.measure.text + " " + h.document.title for h in hits[:3]).lower()
     q = plan.text
