@@ -37,8 +37,11 @@ if [ -e .venv ] && [ ! -L .venv ]; then
 fi
 ln -sfn "$venv" .venv
 
-# Point the editable install at this checkout (cheap; skipped when it already does).
-if [ "$(cat .venv/.jxa-src 2>/dev/null)" != "$PWD" ] || ! .venv/bin/python -c 'import assistant' 2>/dev/null; then
-    .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+# Point the editable install at this checkout (cheap; skipped when it already does). pip is run by
+# the environment's own path, not through the .venv link, so the `jxa` script's interpreter line
+# does not name a checkout that may be deleted later.
+if [ "$(cat .venv/.jxa-src 2>/dev/null)" != "$PWD" ] || ! .venv/bin/python -c 'import assistant' 2>/dev/null \
+        || [ "$(head -1 .venv/bin/jxa 2>/dev/null)" != "#!$venv/bin/python" ]; then
+    "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
     echo "$PWD" > .venv/.jxa-src
 fi
