@@ -53,6 +53,10 @@ class Settings(BaseSettings):
                                  description="Token budget for the supporting measures after the top one")
     prefix_states: bool = Field(True, description="Store the model's state after each measure's prompt prefix "
                                                   "(fast first token; `jxa warm` fills it)")
+    rerank: bool = Field(True, description="Reorder the top measures by how well each explains the question "
+                                           "under the language model (query likelihood) before answering")
+    rerank_margin: float = Field(0.1, ge=0, le=10, description="Mean log-probability per question token by which "
+                                                               "a lower measure must beat the top one to lead")
     today: date | None = Field(None, description="Override today's date (expiry checks); default: the clock")
     max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted")
     max_history_turns: int = Field(6, ge=0, le=50, description="Earlier turns kept for follow-ups")

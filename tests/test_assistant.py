@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import date
@@ -15,6 +16,7 @@ from assistant.answering.verify import split_sentences
 from assistant.corpus.clean import has_cjk, to_simplified
 from assistant.errors import BackendError, InputError
 from assistant.evaluation.hardening import EVIDENCE_BLOCK
+from assistant.types import Hit
 
 IP_JINGAN = "How does Jing'an protect intellectual property rights?"
 IP_XUHUI_ZH = "徐汇区在知识产权保护方面有什么措施？"
@@ -505,3 +507,66 @@ def test_a_reply_that_copies_out_the_evidence_is_cut_to_four_sentences(fake_assi
     answer = fake_assistant.ask(IP_JINGAN)
     assert answer.mode == "generated" and len(split_sentences(body_of(answer))) == 4
     assert_markers_resolve(answer)
+
+
+# ---------------------------------------------------------------- reranking by the model's likelihood
+class _Scorer:
+    """A fake model's `score`: a fixed value per measure id found in the scored prompt."""
+
+    def __init__(self, values: dict[str, float], fail: bool = False):
+        self.values, self.fail, self.calls = values, fail, []
+
+    def __call__(self, messages, target):
+        self.calls.append((messages, target))
+        if self.fail:
+            raise BackendError("scoring failed")
+        user = messages[-1]["content"]
+        assert user.endswith(target)
+        return next(v for label, v in self.values.items() if label in user)
+
+
+def _unclear_hits(fake_assistant):
+    """Three hits whose fused scores sit one rank step apart and no retriever agrees on the first."""
+    measures = list(fake_assistant.retriever.data.measures.values())[:3]
+    docs = fake_assistant.retriever.data.documents
+    return [Hit(rank=n, score=0.1 - 0.002 * n, measure=m, document=docs[m.doc_id], dense_rank=n, bm25_rank=4 - n)
+            for n, m in enumerate(measures, 1)]
+
+
+@pytest.mark.parametrize(("second", "moves"), [(-1.0, True), (-1.45, False)])
+def test_rerank_puts_first_the_measure_under_which_the_question_is_likeliest(fake_assistant, second, moves):
+    hits = _unclear_hits(fake_assistant)
+    labels = [h.measure.label for h in hits]
+    llm = fake_assistant.llm
+    llm.score = _Scorer({labels[0]: -1.5, labels[1]: second, labels[2]: -3.0})
+    timings: dict = {}
+    out = fake_assistant._rerank(llm, hits, "how do I get a permit", set(), timings)
+    assert len(llm.score.calls) == 3 and all(t == "how do I get a permit" for _, t in llm.score.calls)
+    assert [h.rank for h in out] == [1, 2, 3] and "rerank_ms" in timings
+    expected = [hits[1], hits[0], hits[2]] if moves else hits  # within the margin the first stays
+    assert [h.measure.measure_id for h in out] == [h.measure.measure_id for h in expected]
+
+
+def test_rerank_is_skipped_when_retrieval_is_clear_or_scoring_fails(fake_assistant):
+    hits = _unclear_hits(fake_assistant)
+    llm = fake_assistant.llm
+    llm.score = _Scorer({hits[0].measure.label: -3.0, hits[1].measure.label: -1.0, hits[2].measure.label: -2.0})
+    agreed = [dataclasses.replace(hits[0], dense_rank=1, bm25_rank=1)] + hits[1:]
+    assert fake_assistant._rerank(llm, agreed, "q", set(), {}) == agreed
+    leading = [dataclasses.replace(hits[0], score=hits[1].score + 0.01)] + hits[1:]
+    assert fake_assistant._rerank(llm, leading, "q", set(), {}) == leading
+    assert not llm.score.calls
+    llm.score = _Scorer({}, fail=True)
+    assert fake_assistant._rerank(llm, hits, "q", set(), {}) == hits  # a failure keeps retrieval's order
+
+
+def test_answer_leads_with_the_reranked_measure(fake_assistant, gate_open, monkeypatch):
+    hits = _unclear_hits(fake_assistant)
+    monkeypatch.setattr(fake_assistant.retriever, "search", lambda *a, **k: hits)
+    fake_assistant.llm.score = _Scorer({hits[0].measure.label: -2.0, hits[1].measure.label: -0.5,
+                                        hits[2].measure.label: -2.5})
+    answer = fake_assistant.ask("Which permits can be handled in one go?")
+    assert answer.hits[0].measure.measure_id == hits[1].measure.measure_id
+    assert not answer.refused and answer.citations[0].measure.measure_id == hits[1].measure.measure_id
+    lead = EVIDENCE_BLOCK.search(fake_assistant.llm.calls[0][-1]["content"]).group(2)
+    assert hits[1].measure.text[:40] in lead

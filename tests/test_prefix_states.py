@@ -8,6 +8,7 @@ import pytest
 
 from assistant.answering.llm import PrefixStates
 from assistant.config import Settings
+from assistant.errors import BackendError
 
 
 def _write(content: bytes):
@@ -107,3 +108,35 @@ def test_real_model_answers_the_same_from_a_stored_prefix(tmp_path):
     broken = LlamaCppLLM(path, n_ctx=2048, model_sha256="prefix-test", prefix_dir=tmp_path)
     assert "".join(broken.stream([system, question], max_tokens=24, temperature=0, timeout_s=300)) == expected
     assert not list(tmp_path.rglob("*.kv")) and len(broken.prefixes) == 0
+
+
+@pytest.mark.model
+def test_real_model_scores_a_question_higher_under_the_measure_that_answers_it(tmp_path):
+    from assistant.answering.llm import LlamaCppLLM
+    from assistant.provision import resolve_llm_model
+
+    cache = Settings.model_fields["cache_dir"].default_factory()
+    path = resolve_llm_model(None, cache / "models")
+    system = {"role": "system", "content": "You answer questions about district policy."}
+    rent = ("[1] Measure 4 — Supporting start-ups\nThe district provides start-ups with free office space in "
+            "its incubator for up to 2 years, and a rent subsidy of 50% in the third year.")
+    courts = ("[1] Measure 9 — Commercial disputes\nA commercial mediation window at the district court "
+              "settles contract disputes between firms within 30 days.")
+    question = "Can a new company get free office space?"
+
+    def asked(lead):
+        return [system, {"role": "user", "content": f"{lead}\n\nA question this measure answers: {question}"}]
+
+    llm = LlamaCppLLM(path, n_ctx=2048, model_sha256="score-test", prefix_dir=tmp_path)
+    cold = llm.score(asked(rent), question)
+    assert cold > llm.score(asked(courts), question) + 0.1
+    # From a stored state of the measure's prompt the same score comes back (only the question is evaluated).
+    assert llm.warm([system, {"role": "user", "content": rent}])
+    assert llm.score(asked(rent), question) == pytest.approx(cold, abs=0.02)
+    # ... and generation after scoring is unaffected by what scoring left in the context.
+    prompt = [system, {"role": "user", "content": rent + "\n\nQuestion: How long is the office space free?"}]
+    after = "".join(llm.stream(prompt, max_tokens=16, temperature=0, timeout_s=300))
+    fresh = LlamaCppLLM(path, n_ctx=2048, model_sha256="score-test")
+    assert after == "".join(fresh.stream(prompt, max_tokens=16, temperature=0, timeout_s=300))
+    with pytest.raises(BackendError):
+        llm.score(asked(rent), "not at the end")

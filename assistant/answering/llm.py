@@ -34,6 +34,9 @@ class LLM(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    # Optional: `score(messages, target) -> float`, the mean log-probability of `target` (the end of the
+    # last message) given what precedes it. Backends without it are not asked to rerank.
+
 
 class PrefixStates:
     """KV states of prompt prefixes, kept on disk in llama.cpp's own sequence-state format (no pickle).
@@ -207,6 +210,53 @@ class LlamaCppLLM:
 
             self.prefixes.add(tokens, write)
         return True
+
+    def score(self, messages: list[Message], target: str) -> float:
+        """Mean log-probability per token of `target`, the text the last message ends with, given the
+        prompt before it. A stored prefix state covers most of that prompt, so scoring a question
+        under a measure costs the question's own tokens."""
+        if self._format is None:
+            raise BackendError("scoring needs the model's chat template")
+        content = messages[-1]["content"]
+        if not target or not content.endswith(target):
+            raise BackendError("the scored text must end the last message")
+        full, _ = self._prompt(messages)
+        head, _ = self._prompt(messages[:-1] + [dict(messages[-1], content=content[: -len(target)])])
+        start = _shared_prefix(head, full)
+        end = len(full) - _shared_prefix(head[::-1], full[::-1])
+        if not 0 < start < end:
+            raise BackendError("the scored text has no tokens of its own")
+        if end > self.n_ctx:
+            raise BackendError(f"the prompt has {end} tokens; the context holds {self.n_ctx}")
+        import numpy as np
+
+        with self._lock:
+            try:
+                self._load_prefix(full)
+                # Keep what the context already holds of this prompt, short of the token before the
+                # target: its logits (not stored with a state) predict the target's first token.
+                keep = min(_shared_prefix(self._llm._input_ids.tolist(), full), start - 1)
+                self._llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+                self._llm.n_tokens = keep
+                rows = []
+                for i in range(keep, end, self._llm.n_batch):
+                    batch = full[i: min(end, i + self._llm.n_batch)]
+                    self._llm._batch.set_batch(batch=batch, n_past=i, logits_all=True)
+                    self._llm._ctx.decode(self._llm._batch)
+                    logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(),
+                                                   shape=(len(batch), self._llm.n_vocab()))
+                    first = max(0, start - 1 - i)  # only rows that predict a target token are kept
+                    rows.append(logits[first: len(batch)].copy())
+                    self._llm.input_ids[i: i + len(batch)] = batch
+                    self._llm.n_tokens = i + len(batch)
+                self._llm._requires_eval = True  # the sampler's logits are not the next prompt's
+            except Exception as exc:  # llama.cpp surfaces failures as ValueError/RuntimeError
+                raise BackendError(f"local model failed while scoring: {exc}") from exc
+        predict = np.concatenate(rows)[: end - start]  # row j predicts full[start + j]
+        peak = predict.max(axis=1, keepdims=True)
+        log_norm = peak[:, 0] + np.log(np.exp(predict - peak).sum(axis=1))
+        chosen = predict[np.arange(end - start), full[start:end]]
+        return float(np.mean(chosen - log_norm))
 
     def _load_prefix(self, tokens: list[int]) -> None:
         """Load the stored state that covers most of `tokens`, when it beats what the context holds."""
