@@ -570,3 +570,20 @@ def test_answer_leads_with_the_reranked_measure(fake_assistant, gate_open, monke
     assert not answer.refused and answer.citations[0].measure.measure_id == hits[1].measure.measure_id
     lead = EVIDENCE_BLOCK.search(fake_assistant.llm.calls[0][-1]["content"]).group(2)
     assert hits[1].measure.text[:40] in lead
+
+
+
+@pytest.mark.parametrize(("raw", "finished"), [
+    ("对方会配合确认。[", []),
+    ("对方会配合确认。[1][", []),
+    ("对方会配合确认。[1", []),
+    ("对方会配合确认。[1][2] 另", ["对方会配合确认。[1][2]"]),
+    ("It helps.[1, ", []),
+    ("It helps.[1, 2] Also", ["It helps.[1, 2]"]),
+    ("It helps [1]. It", ["It helps [1]."]),
+])
+def test_a_streamed_sentence_is_judged_only_when_its_markers_are_complete(raw, finished):
+    """A token at a time, "…确认。[" must wait for "[1]": judged early it would lose its marker and be
+    dropped as uncited, where the same reply read whole (from the cache) keeps it."""
+    language = "zh" if has_cjk(raw) else "en"
+    assert Assistant._finished_sentences(raw, language) == finished

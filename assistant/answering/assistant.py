@@ -36,6 +36,7 @@ MAX_SENTENCES = 4
 # its first three 90%; the language model's likelihood of the question under each of the three picks
 # the right one more often (87%), and the three lead prompts' states are stored, so it is cheap.
 RERANK_MEASURES = 3
+_OPEN_MARKERS = re.compile(r"(?:\s*\[\d{0,2}(?:\s*[,，、]\s*\d{0,2})*\]?)+\s*$")
 # ... asked only when retrieval's first is not clear: both retrievers rank it first, or its fused score
 # leads the second's by more than about one rank step in two lists. Measured on the evaluation set: two
 # questions in three skip it, at a cost of one right first measure in 174.
@@ -314,7 +315,7 @@ class Assistant:
                     continue
                 if NOT_COVERED in raw:
                     break
-                complete = split_sentences(self._to_language(raw, language))[:-1]
+                complete = self._finished_sentences(raw, language)
                 for sentence in complete[done:]:
                     text = self._accept(verifier, sentence, display) if len(emitted) < MAX_SENTENCES else None
                     if text:
@@ -430,6 +431,13 @@ class Assistant:
             parts.append(delta)
             yield delta
         self.cache.put(key, "".join(parts))
+
+    @classmethod
+    def _finished_sentences(cls, raw: str, language: str) -> list[str]:
+        """The sentences of a reply still streaming that can be judged now. A sentence is finished once
+        something other than its markers follows it: "…完成。[" may still become "…完成。[1][2]", and
+        judged early it would lose them (the same reply read whole, from the cache, keeps them)."""
+        return split_sentences(cls._to_language(_OPEN_MARKERS.sub("", raw), language))[:-1]
 
     @staticmethod
     def _sep(language: str) -> str:

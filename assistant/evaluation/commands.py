@@ -216,10 +216,11 @@ def cmd_bench(args, settings) -> int:
     for label, result in runs.items():
         if label:
             print(f"  {label}:")
-        for lang, (ttft, total, modes) in result.items():
+        for lang, (ttft, total, modes, rerank) in result.items():
             print(f"    {lang}: first token p50 {M.percentile(ttft, .5) / 1000:.2f} s (p95 {M.percentile(ttft, .95) / 1000:.2f}), "
                   f"full answer p50 {M.percentile(total, .5) / 1000:.2f} s (p95 {M.percentile(total, .95) / 1000:.2f}); "
-                  f"modes {', '.join(sorted(set(modes)))}")
+                  f"modes {', '.join(sorted(set(modes)))}; reranked {len(rerank)}/{len(ttft)}"
+                  + (f" (p50 {M.percentile(rerank, .5) / 1000:.2f} s)" if rerank else ""))
     if len(runs) == 2:
         (_, a), (_, b) = runs.items()
         for lang in a:
@@ -231,13 +232,15 @@ def cmd_bench(args, settings) -> int:
 def _bench_run(assistant, en: list[str], zh: list[str]) -> dict:
     out = {}
     for lang, qs in (("en", en), ("zh", zh)):
-        ttft, total, modes = [], [], []
+        ttft, total, modes, rerank = [], [], [], []
         for q in qs:
             a = assistant.ask(q)
             ttft.append(a.timings.get("first_token_ms", 0))
             total.append(a.timings.get("total_ms", 0))
             modes.append(a.mode)
-        out[lang] = (ttft, total, modes)
+            if "rerank_ms" in a.timings:  # asked only when retrieval's first is not clear
+                rerank.append(a.timings["rerank_ms"])
+        out[lang] = (ttft, total, modes, rerank)
     return out
 
 

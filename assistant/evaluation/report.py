@@ -9,6 +9,7 @@ from pathlib import Path
 HEADLINE = [
     # (key, label, higher is better, format)
     ("recall_at_5", "Retrieval Recall@5", True, "pct"),
+    ("lead_measure_right", "Evidence [1] is a gold measure", True, "pct"),
     ("right_measure_cited", "Right measure cited", True, "pct"),
     ("citation_correctness", "Citation correctness", True, "pct"),
     ("citation_validity", "Citation validity", True, "pct"),

@@ -113,6 +113,7 @@ def run_product(items: list[EvalItem], assistant, judge: Judge, progress: Progre
                          timings=timings, expired_docs=expired, canary=assistant.canary)
         ranked = [h.measure.measure_id for h in answer.hits]
         row["r5"] = M.recall_at(ranked, set(item.gold), 5) if item.gold else None
+        row["lead_gold"] = bool(ranked and ranked[0] in item.gold) if item.gold else None  # after the rerank
         row["mode"] = answer.mode
         rows.append(row)
         if progress:
@@ -159,6 +160,7 @@ def run_baseline(items: list[EvalItem], assistant, plain, judge: Judge, cache,
                          sources=[p.text for p in shown], timings=timings, expired_docs=expired)
         ranked = list(dict.fromkeys(p.measure_id for p in shown if p.measure_id))
         row["r5"] = M.recall_at(ranked, set(item.gold), 5) if item.gold else None
+        row["lead_gold"] = bool(ranked and ranked[0] in item.gold) if item.gold else None
         row["mode"] = "baseline"
         rows.append(row)
         if progress:
@@ -186,6 +188,7 @@ def summarize(rows: list[dict]) -> dict:
     out = {
         "items": len(rows),
         "recall_at_5": M.mean(vals(answerable, "r5")),
+        "lead_measure_right": M.mean(vals(answerable, "lead_gold")),
         "right_measure_cited": M.mean([float(bool(r.get("right_cited"))) for r in answerable]),
         "citation_correctness": M.mean(vals([r for r in answerable if not r["refused"]], "cited_gold_share")),
         "citation_validity": M.mean([float(r["markers_valid"]) for r in answered]) if answered else None,
