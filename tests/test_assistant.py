@@ -221,7 +221,7 @@ def test_document_number_with_an_abbreviation_is_kept_whole(fake_assistant):
 def test_bracketed_year_of_a_document_number_survives(fake_assistant):
     fake_assistant.llm.script = lambda messages: (
         "Under JDPG G [2025] No. 5, the park strengthens the layout of intellectual property rights such as "
-        "patents and trademarks [3].")
+        "patents and trademarks [3]. Jing'an gives enterprises one-to-one guidance on data products [1].")
     answer = fake_assistant.ask(IP_JINGAN)
     assert "JDPG G [2025] No. 5" in answer.answer
 
@@ -587,3 +587,26 @@ def test_a_streamed_sentence_is_judged_only_when_its_markers_are_complete(raw, f
     dropped as uncited, where the same reply read whole (from the cache) keeps it."""
     language = "zh" if has_cjk(raw) else "en"
     assert Assistant._finished_sentences(raw, language) == finished
+
+
+def test_an_answer_that_never_cites_the_lead_measure_is_replaced_by_its_quote(fake_assistant):
+    """Sentences citing only the supporting measures are held back until one cites [1]; if none
+    does, the answer goes the way of one where nothing survived (the check, then a quote of [1])."""
+    llm = fake_assistant.llm
+
+    def only_second(messages):
+        block = [m for m in EVIDENCE_BLOCK.finditer(messages[-1]["content"]) if m.group(1) == "2"][0]
+        return llm.default_reply([{"content": block.group(0).replace("[2]", "[1]", 1)}]).replace("[1]", "[2]")
+
+    llm.script = only_second
+    events, answer = stream(fake_assistant, IP_JINGAN)
+    lead = answer.hits[0].measure.measure_id
+    assert answer.mode == "extractive" and [c.measure.measure_id for c in answer.citations] == [lead]
+    assert [e.kind for e in events] == ["delta", "final"]  # nothing of the dropped answer was shown
+
+    llm.script = lambda messages: only_second(messages) + " " + llm.default_reply(messages)
+    events, answer = stream(fake_assistant, IP_JINGAN)
+    assert answer.mode == "generated" and {c.measure.measure_id for c in answer.citations} >= {lead}
+    shown = [e.text for e in events if e.kind == "delta" and "Note:" not in e.text]
+    assert len(shown) == 2 and answer.answer.startswith(shown[0])  # held back, then shown in order
+    assert_markers_resolve(answer)

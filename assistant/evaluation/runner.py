@@ -113,7 +113,8 @@ def run_product(items: list[EvalItem], assistant, judge: Judge, progress: Progre
                          timings=timings, expired_docs=expired, canary=assistant.canary)
         ranked = [h.measure.measure_id for h in answer.hits]
         row["r5"] = M.recall_at(ranked, set(item.gold), 5) if item.gold else None
-        row["lead_gold"] = bool(ranked and ranked[0] in item.gold) if item.gold else None  # after the rerank
+        row["lead"] = ranked[0] if ranked else None  # evidence [1], after the rerank
+        row["lead_gold"] = bool(ranked and ranked[0] in item.gold) if item.gold else None
         row["mode"] = answer.mode
         rows.append(row)
         if progress:
