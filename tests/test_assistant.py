@@ -610,3 +610,33 @@ def test_an_answer_that_never_cites_the_lead_measure_is_replaced_by_its_quote(fa
     shown = [e.text for e in events if e.kind == "delta" and "Note:" not in e.text]
     assert len(shown) == 2 and answer.answer.startswith(shown[0])  # held back, then shown in order
     assert_markers_resolve(answer)
+
+
+def test_chinese_fragments_left_in_an_english_translation_are_mended(fake_assistant):
+    """"a tax营商环境 white paper": the glossary gives "business environment", the model alone the
+    term the glossary lacks; a fragment it cannot put into English leaves the text as it was."""
+    fake_assistant.llm.script = _translator(lambda text: {"注销": "deregistration", "白名单": "白名单 list"}[text])
+    mended = fake_assistant._mend_fragments("Release a tax营商环境 white paper and speed up enterprise注销.")
+    assert mended == "Release a tax business environment white paper and speed up enterprise deregistration."
+    kept = "Firms on the 白名单 are checked less."
+    assert fake_assistant._mend_fragments(kept) == kept  # the model's reply still has Chinese in it
+    many = "一 two 二 three 三 four 四 five 五"
+    assert fake_assistant._mend_fragments(many) == many  # too many fragments: a half translation, not a slip
+
+
+@pytest.mark.parametrize(("relevance", "refused"), [("YES", False), ("NO", True)])
+def test_not_covered_over_evidence_in_the_other_language_goes_to_the_check(fake_assistant, gate_open, relevance,
+                                                                            refused):
+    """Over Chinese evidence the small model says NOT_COVERED to much it does not follow: the check
+    before a quote decides (over evidence in the question's own language the reply alone refuses)."""
+    fake_assistant.llm.script = lambda messages: "NOT_COVERED"
+    fake_assistant.llm.relevance = relevance
+    answer = fake_assistant.ask(XUHUI_IP_EN)
+    assert answer.hits[0].document.language == "zh"
+    assert answer.refused is refused and answer.mode == ("refusal" if refused else "extractive")
+    checks = [m for m in fake_assistant.llm.calls if "Reply with YES or NO only" in m[-1]["content"]]
+    assert len(checks) == 1 and checks[0][-2]["content"] == "-"  # NOT_COVERED is not shown to the check
+
+    before = len(fake_assistant.llm.calls)
+    same = fake_assistant.ask(IP_JINGAN)
+    assert same.refused and same.hits[0].document.language == "en" and len(fake_assistant.llm.calls) == before + 1

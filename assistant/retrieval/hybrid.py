@@ -70,6 +70,10 @@ class Glossary:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def pairs(self) -> list[tuple[list[str], list[str]]]:
+        """(English terms, Chinese terms) of every entry, normalised as the index is."""
+        return list(self._entries)
+
     def words(self) -> set[str]:
         """Every BM25 token of every term: words the corpus speaks about, in either language."""
         return {t for en, zh in self._entries for term in en + zh for t in tokenize(term)}
