@@ -398,13 +398,17 @@ class Assistant:
             return hits
         t = time.perf_counter()
         frame = self.prompts["rerank"].render(question=query)
-        scores = []
-        for hit in hits[:RERANK_MEASURES]:
+        # Retrieval's first is scored last: it usually stays first, and then llama.cpp still holds
+        # its prompt prefix for the answer.
+        order = list(range(1, min(RERANK_MEASURES, len(hits)))) + [0]
+        scores = [0.0] * len(order)
+        for i in order:
+            hit = hits[i]
             lead = self._evidence([hit], plan_tokens)[0]
             messages = self._messages("", "", "en", [lead], prefix_only=True)
             messages[-1] = dict(messages[-1], content=messages[-1]["content"] + "\n\n" + frame)
             try:
-                scores.append(self._cached_score(llm, messages, query.rstrip()))
+                scores[i] = self._cached_score(llm, messages, query.rstrip())
             except BackendError as exc:
                 log.warning("reranking skipped: %s", exc)
                 return hits
@@ -413,8 +417,8 @@ class Assistant:
         log.info("rerank scores %s", [round(s, 3) for s in scores])
         if best == 0 or scores[best] - scores[0] <= self.settings.rerank_margin:
             return hits
-        order = [hits[best]] + [h for i, h in enumerate(hits) if i != best]
-        return [replace(h, rank=rank) for rank, h in enumerate(order, 1)]
+        ranked = [hits[best]] + [h for i, h in enumerate(hits) if i != best]
+        return [replace(h, rank=rank) for rank, h in enumerate(ranked, 1)]
 
     def _cached_score(self, llm: LLM, messages: list[dict], target: str) -> float:
         """llm.score, through the answer cache like replies (same model, prompts and text)."""
