@@ -640,3 +640,25 @@ def test_not_covered_over_evidence_in_the_other_language_goes_to_the_check(fake_
     before = len(fake_assistant.llm.calls)
     same = fake_assistant.ask(IP_JINGAN)
     assert same.refused and same.hits[0].document.language == "en" and len(fake_assistant.llm.calls) == before + 1
+
+
+def test_the_model_is_stopped_once_four_sentences_are_shown_and_the_cut_reply_is_cached(fake_assistant, tmp_path):
+    from assistant.answering.cache import AnswerCache
+
+    llm = fake_assistant.llm
+    sentence = llm.default_reply  # one cited copy of evidence [1]'s first sentence
+    llm.script = lambda messages: " ".join([sentence(messages)] * 7)
+    fake_assistant.cache = AnswerCache(tmp_path / "cache.jsonl")
+    first = fake_assistant.ask(IP_JINGAN)
+    assert first.mode == "generated" and len(split_sentences(body_of(first))) == 4
+    stored = list(fake_assistant.cache._entries.items())
+    assert len(stored) == 1 and stored[0][0].endswith(":partial")
+    full = llm.script(llm.calls[0])
+    assert 0 < len(stored[0][1]) < len(full) and full.startswith(stored[0][1])  # the model was stopped early
+
+    calls = len(llm.calls)
+    again = fake_assistant.ask(IP_JINGAN)  # served from the cut reply, the model not asked
+    assert again.answer == first.answer and len(llm.calls) == calls
+    # A reader that wants the whole reply gets the rest generated, and the whole reply is then stored.
+    assert "".join(fake_assistant._cached_stream(llm, llm.calls[0])) == full
+    assert full in fake_assistant.cache._entries.values()

@@ -339,6 +339,8 @@ class Assistant:
                 for sentence in complete[done:]:
                     yield from take(sentence)
                 done = max(done, len(complete))
+                if len(emitted) + len(pending) >= MAX_SENTENCES:
+                    break  # nothing more would be shown: stop the model rather than wait for it
         except BackendError as exc:
             log.warning("generation failed, answering extractively: %s", exc)
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
@@ -448,12 +450,29 @@ class Assistant:
         if hit is not None:
             yield hit
             return
-        parts = []
-        for delta in llm.stream(messages, max_tokens=max_tokens,
-                                temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s):
-            parts.append(delta)
-            yield delta
-        self.cache.put(key, "".join(parts))
+        # A reply its reader stopped early (the answer had its four sentences) is kept as far as it
+        # went; a reader that wants more than that gets the reply generated again past that point.
+        partial = self.cache.get(key + ":partial")
+        if partial is not None:
+            yield partial
+        sent = len(partial or "")  # characters the reader already has
+        live = ""
+        complete = False
+        stream = llm.stream(messages, max_tokens=max_tokens,
+                            temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s)
+        try:
+            for delta in stream:
+                live += delta
+                if len(live) > sent:
+                    yield live[sent:]
+                    sent = len(live)
+            complete = True
+        finally:
+            stream.close()  # stops the model at once (and frees it for the next question)
+            if complete:
+                self.cache.put(key, live)
+            elif len(live) > len(partial or ""):
+                self.cache.put(key + ":partial", live, partial=True)
 
     @classmethod
     def _finished_sentences(cls, raw: str, language: str) -> list[str]:
