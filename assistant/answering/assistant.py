@@ -32,11 +32,12 @@ EVIDENCE_MEASURES = 3
 # The prompt asks for two to four sentences; a longer reply is the model copying out the evidence,
 # measure after measure, and what it copies last is what the question asked least about.
 MAX_SENTENCES = 4
+# Markers, or the start of one, at the end of a reply still streaming ("…完成。[1][").
+_OPEN_MARKERS = re.compile(r"(?:\s*\[\d{0,2}(?:\s*[,，、]\s*\d{0,2})*\]?)+\s*$")
 # Retrieval's first measure is the right one about 77% of the time on the evaluation set and one of
 # its first three 90%; the language model's likelihood of the question under each of the three picks
 # the right one more often (87%), and the three lead prompts' states are stored, so it is cheap.
 RERANK_MEASURES = 3
-_OPEN_MARKERS = re.compile(r"(?:\s*\[\d{0,2}(?:\s*[,，、]\s*\d{0,2})*\]?)+\s*$")
 # ... asked only when retrieval's first is not clear: both retrievers rank it first, or its fused score
 # leads the second's by more than about one rank step in two lists. Measured on the evaluation set: two
 # questions in three skip it, at a cost of one right first measure in 174.
