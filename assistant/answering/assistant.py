@@ -447,13 +447,14 @@ class Assistant:
         stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
         key = hashlib.sha256(repr((llm.id, self.prompts.sha256, stable, max_tokens,
                                    self.settings.llm_temperature)).encode()).hexdigest()
-        hit = self.cache.get(key)
+        hit = self.cache.get(key, count=False)
+        # A reply its reader stopped early (the answer had its four sentences) is kept as far as it
+        # went; a reader that wants more than that gets the reply generated again past that point.
+        partial = self.cache.get(key + ":partial", count=False) if hit is None else None
+        self.cache.tally(hit is not None or partial is not None)
         if hit is not None:
             yield hit
             return
-        # A reply its reader stopped early (the answer had its four sentences) is kept as far as it
-        # went; a reader that wants more than that gets the reply generated again past that point.
-        partial = self.cache.get(key + ":partial")
         if partial is not None:
             yield partial
         sent = len(partial or "")  # characters the reader already has

@@ -35,15 +35,22 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str, *, count: bool = True) -> str | None:
+        """The stored reply, or None. With `count=False` the caller tallies the request itself
+        (`tally`), when one request looks under more than one key."""
         with self._lock:
             reply = self._entries.get(key)
             self._used.add(key)
-            if reply is None:
-                self.misses += 1
-            else:
+        if count:
+            self.tally(reply is not None)
+        return reply
+
+    def tally(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
                 self.hits += 1
-            return reply
+            else:
+                self.misses += 1
 
     def put(self, key: str, reply: str, **meta) -> None:
         with self._lock:
