@@ -71,13 +71,18 @@ def test_canary_is_kept_per_installation(tmp_path):
 
 
 # ---------------------------------------------------------------- the real model
-@pytest.mark.model
-def test_real_model_answers_the_same_from_a_stored_prefix(tmp_path):
-    from assistant.answering.llm import LlamaCppLLM
+@pytest.fixture(scope="module")
+def path():
+    """The bundled GGUF, assembled and verified as `jxa models` does."""
     from assistant.provision import resolve_llm_model
 
-    cache = Settings.model_fields["cache_dir"].default_factory()
-    path = resolve_llm_model(None, cache / "models")
+    return resolve_llm_model(None, Settings.model_fields["cache_dir"].default_factory() / "models")
+
+
+@pytest.mark.model
+def test_real_model_answers_the_same_from_a_stored_prefix(tmp_path, path):
+    from assistant.answering.llm import LlamaCppLLM
+
     system = {"role": "system", "content": "You answer questions about district policy in one short sentence."}
     lead = ("[1] Measure 4 — Supporting start-ups\nThe district provides start-ups with free office space in "
             "its incubator for up to 2 years, and a rent subsidy of 50% in the third year for firms that "
@@ -111,12 +116,9 @@ def test_real_model_answers_the_same_from_a_stored_prefix(tmp_path):
 
 
 @pytest.mark.model
-def test_real_model_scores_a_question_higher_under_the_measure_that_answers_it(tmp_path):
+def test_real_model_scores_a_question_higher_under_the_measure_that_answers_it(tmp_path, path):
     from assistant.answering.llm import LlamaCppLLM
-    from assistant.provision import resolve_llm_model
 
-    cache = Settings.model_fields["cache_dir"].default_factory()
-    path = resolve_llm_model(None, cache / "models")
     system = {"role": "system", "content": "You answer questions about district policy."}
     rent = ("[1] Measure 4 — Supporting start-ups\nThe district provides start-ups with free office space in "
             "its incubator for up to 2 years, and a rent subsidy of 50% in the third year.")

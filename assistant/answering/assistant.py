@@ -423,12 +423,19 @@ class Assistant:
         ranked = [hits[best]] + [h for i, h in enumerate(hits) if i != best]
         return [replace(h, rank=rank) for rank, h in enumerate(ranked, 1)]
 
+    def _cache_key(self, llm: LLM, messages: list[dict], *shaping, tag: str = "") -> str:
+        """Reply-cache key: model, prompt files, the prompt itself and whatever else shapes the result
+        (`tag` names a kind of result other than a reply). The canary is secret per installation, so the
+        key uses the prompt with it masked out."""
+        stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
+        parts = ((tag,) if tag else ()) + (llm.id, self.prompts.sha256, stable, *shaping)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
     def _cached_score(self, llm: LLM, messages: list[dict], target: str) -> float:
         """llm.score, through the answer cache like replies (same model, prompts and text)."""
         if self.cache is None:
             return llm.score(messages, target)
-        stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
-        key = hashlib.sha256(repr(("score", llm.id, self.prompts.sha256, stable, target)).encode()).hexdigest()
+        key = self._cache_key(llm, messages, target, tag="score")
         hit = self.cache.get(key)
         if hit is not None:
             return float(hit)
@@ -443,10 +450,7 @@ class Assistant:
             yield from llm.stream(messages, max_tokens=max_tokens,
                                   temperature=self.settings.llm_temperature, timeout_s=self.settings.llm_timeout_s)
             return
-        # The canary is secret per installation; the key uses the prompt with it masked out.
-        stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
-        key = hashlib.sha256(repr((llm.id, self.prompts.sha256, stable, max_tokens,
-                                   self.settings.llm_temperature)).encode()).hexdigest()
+        key = self._cache_key(llm, messages, max_tokens, self.settings.llm_temperature)
         hit = self.cache.get(key, count=False)
         # A reply its reader stopped early (the answer had its four sentences) is kept as far as it
         # went; a reader that wants more than that gets the reply generated again past that point.
@@ -632,9 +636,8 @@ class Assistant:
         fragments = list(dict.fromkeys(re.findall(r"[\u3400-\u9fff]+", text)))
         if not fragments or len(fragments) > self.MEND_FRAGMENTS or any(len(f) > self.MEND_CHARS for f in fragments):
             return text
-        glossary = {zh: en[0] for en, zh_terms in self.retriever.glossary.pairs() for zh in zh_terms}
         for fragment in fragments:
-            english = glossary.get(to_simplified(fragment))
+            english = self.retriever.glossary.english(to_simplified(fragment))
             if english is None:
                 messages = [{"role": "user", "content": self.prompts["translate"].render(target="English", text=fragment)}]
                 try:

@@ -55,6 +55,7 @@ class Glossary:
             zh = [normalize_for_index(t) for t in e.get("zh", []) if t.strip()]
             if en and zh:
                 self._entries.append((en, zh))
+        self._english = {term: en[0] for en, zh in self._entries for term in zh}
         # One compiled pattern per entry: compiling ~1,000 term patterns per question cost ~80 ms.
         self._en_patterns = [
             re.compile("(?<![a-z0-9])(?:" + "|".join(re.escape(t) for t in sorted(en, key=len, reverse=True))
@@ -70,9 +71,10 @@ class Glossary:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def pairs(self) -> list[tuple[list[str], list[str]]]:
-        """(English terms, Chinese terms) of every entry, normalised as the index is."""
-        return list(self._entries)
+    def english(self, zh: str) -> str | None:
+        """The first English term of the entry listing this Chinese term (the later entry, if two do),
+        normalised as the index is."""
+        return self._english.get(zh)
 
     def words(self) -> set[str]:
         """Every BM25 token of every term: words the corpus speaks about, in either language."""
