@@ -483,9 +483,9 @@ def test_quote_is_refused_when_the_model_says_the_measure_does_not_answer(fake_a
 
 
 def test_half_translated_quote_is_not_used(fake_assistant):
-    fake_assistant.llm.script = _translator(lambda text: "我们将优化 customs clearance 流程。")
+    fake_assistant.llm.script = _translator(lambda text: "我们将优化 wayfinding and signposting 流程。")
     answer = fake_assistant.ask("静安区怎样保护知识产权？")
-    assert answer.mode == "extractive" and "customs" not in answer.answer and "原文如下" in answer.answer
+    assert answer.mode == "extractive" and "wayfinding" not in answer.answer and "原文如下" in answer.answer
 
 
 def test_check_before_a_quote_sees_the_follow_up_with_its_topic(fake_assistant):
@@ -616,12 +616,34 @@ def test_chinese_fragments_left_in_an_english_translation_are_mended(fake_assist
     """"a tax营商环境 white paper": the glossary gives "business environment", the model alone the
     term the glossary lacks; a fragment it cannot put into English leaves the text as it was."""
     fake_assistant.llm.script = _translator(lambda text: {"注销": "deregistration", "白名单": "白名单 list"}[text])
-    mended = fake_assistant._mend_fragments("Release a tax营商环境 white paper and speed up enterprise注销.")
+    mended = fake_assistant._mend_fragments("Release a tax营商环境 white paper and speed up enterprise注销.", "en")
     assert mended == "Release a tax business environment white paper and speed up enterprise deregistration."
     kept = "Firms on the 白名单 are checked less."
-    assert fake_assistant._mend_fragments(kept) == kept  # the model's reply still has Chinese in it
+    assert fake_assistant._mend_fragments(kept, "en") == kept  # the model's reply still has Chinese in it
     many = "一 two 二 three 三 four 四 five 五"
-    assert fake_assistant._mend_fragments(many) == many  # too many fragments: a half translation, not a slip
+    assert fake_assistant._mend_fragments(many, "en") == many  # too many fragments: a half translation, not a slip
+
+
+def test_english_fragments_left_in_a_chinese_translation_are_mended_by_the_glossary(fake_assistant):
+    """"优化 customs 流程": the glossary's term replaces the fragment. A fragment the glossary lacks is
+    not sent to the model alone (out of its sentence it renders words literally): the text stays, and
+    the translation is then rejected as half-translated."""
+    fake_assistant.llm.script = _translator(lambda text: "备案")
+    assert fake_assistant._mend_fragments("优化 customs 流程。", "zh") == "优化海关流程。"
+    assert fake_assistant._mend_fragments("支持本地高-customs企业。", "zh") == "支持本地高海关企业。"
+    assert fake_assistant._mend_fragments("对企业注册和 filing事项实行并联办理。", "zh") == "对企业注册和备案事项实行并联办理。"
+    half = "提供 wayfinding 服务。"
+    assert fake_assistant._mend_fragments(half, "zh") == half
+    assert not [c for c in fake_assistant.llm.calls if "Translate" in c[-1]["content"]]
+    kept = "依托ODI咨询和PCT专利服务。"
+    assert fake_assistant._mend_fragments(kept, "zh") == kept  # acronyms are not fragments
+
+
+def test_a_chinese_translation_with_a_word_left_in_english_is_still_used(fake_assistant):
+    """One word the glossary cannot mend leaves the translation far more readable than the original."""
+    fake_assistant.llm.script = _translator(lambda text: "加强对企业wayfinding事项的服务。")
+    answer = fake_assistant.ask("静安区怎样保护知识产权？")
+    assert answer.mode == "extractive" and "译文如下" in answer.answer and "wayfinding" in answer.answer
 
 
 @pytest.mark.parametrize(("relevance", "refused"), [("YES", False), ("NO", True)])

@@ -165,6 +165,23 @@ def test_eval_item_language_maps_to_answer_language():
     assert EvalItem("x", "single", "en", "q", True).answer_language == "en"
 
 
+@pytest.mark.parametrize(("language", "body", "ok"), [
+    ("zh", "张江静安园分成 Shibei、Daning、Suhewan和 Nanxi四个功能区[1]。", True),  # names may stay
+    ("zh", "最相关的措施是静安区2026年营商环境行动方案第3项，原文如下：“We shall deploy an assistant at the "
+           "enterprise service centres across all the sub-districts, town and functional zones in this District to "
+           "provide the enterprises with integrated intelligent Q&A services. Leveraging AI analysis of consultation "
+           "records, we shall proactively identify the pain points and service needs of enterprises.”[1]", False),
+    ("zh", "徐汇區支持企業融資[1]。", False),  # traditional characters
+    ("en", "The Xuhui plan backs the 随申融 platform for bank loans to small firms [1].", True),
+    ("en", "The closest measure is Shanghai 2024, measure 1(7). It states: \"定期公开纳税人意见建议，发布税收营商环境白皮书，"
+           "提升纳税征管信息透明度。\" [1]", False),
+])
+def test_language_match_is_judged_the_same_way_both_ways(language, body, ok):
+    from assistant.evaluation.runner import _language_ok
+
+    assert _language_ok(body, EvalItem("x", "single", language, "q", True)) is ok
+
+
 @pytest.mark.browser
 def test_report_page_renders_in_a_browser(fake_settings, tmp_path, artifacts):
     """The HTML report is self-contained: it renders offline with its charts (screenshot kept)."""

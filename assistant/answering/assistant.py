@@ -32,6 +32,9 @@ EVIDENCE_MEASURES = 3
 # The prompt asks for two to four sentences; a longer reply is the model copying out the evidence,
 # measure after measure, and what it copies last is what the question asked least about.
 MAX_SENTENCES = 4
+# A run of English words left in a Chinese translation ("企业注册和 filing事项", "高-quality企业"): words
+# of four letters or more in lower case, so names and acronyms (ODI, PCT, Shibei) may stay.
+_ENGLISH_FRAGMENT = re.compile(r"(?<![A-Za-z])-?[a-z]{4,}(?:[ -]+[a-z]{2,})*(?![A-Za-z])")
 # Markers, or the start of one, at the end of a reply still streaming ("…完成。[1][").
 _OPEN_MARKERS = re.compile(r"(?:\s*\[\d{0,2}(?:\s*[,，、]\s*\d{0,2})*\]?)+\s*$")
 # Retrieval's first measure is the right one about 77% of the time on the evaluation set and one of
@@ -611,13 +614,13 @@ class Assistant:
             log.warning("translation failed, quoting the original: %s", exc)
             return None
         out = strip_markers(self._to_language(out, language)).strip().strip("\"“”「」").strip()
-        if language == "en":
-            out = self._mend_fragments(out)
+        out = self._mend_fragments(out, language)
         # Every figure it states must be the source's, and every figure the source writes in digits
         # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
         added = numbers(out) - numbers(text)
-        # Half-translated text ("优化 customs clearance 流程") is no translation.
-        foreign = re.findall(r"\b[a-z]{4,}\b", out) if language == "zh" else []  # names and acronyms may stay
+        # Half-translated text ("优化 customs clearance 流程") is no translation; a word or two the glossary
+        # could not mend ("依靠商会 chambers") leaves it far more readable than the original.
+        foreign = len(" ".join(_ENGLISH_FRAGMENT.findall(out)).split()) > 2 if language == "zh" else False
         if (foreign or (language == "en" and has_cjk(out)) or not out or self.canary in out or NOT_COVERED in out or "<" in out
                 or detect_language(out) != language or not digit_numbers(text) <= numbers(out)
                 or any(v > 10 or v in digit_numbers(out) for v in added)):
@@ -625,29 +628,48 @@ class Assistant:
             return None
         return out
 
-    #: most Chinese fragments an English translation may have mended, and how long each may be
+    #: most fragments of the other language a translation may have mended, and how long each may be
     MEND_FRAGMENTS, MEND_CHARS = 4, 12
 
-    def _mend_fragments(self, text: str) -> str:
-        """The small model often leaves a Chinese term inside an English translation ("a tax营商环境
-        white paper"). Each such fragment is put into English by the bilingual glossary, or else by the
-        model alone, and kept only without Chinese or digits; a text with more or longer fragments is
+    def _mend_fragments(self, text: str, language: str) -> str:
+        """The small model often leaves a term untranslated: "a tax营商环境 white paper", "企业注册和
+        filing事项". Each such fragment is put into the target language by the bilingual glossary, or
+        else (into English only) by the model alone, and kept only when the result is wholly in that
+        language, without digits; a text with a fragment left, or with more or longer fragments, is
         returned as it is (and then rejected as half-translated)."""
-        fragments = list(dict.fromkeys(re.findall(r"[\u3400-\u9fff]+", text)))
-        if not fragments or len(fragments) > self.MEND_FRAGMENTS or any(len(f) > self.MEND_CHARS for f in fragments):
+        if language == "zh":
+            fragments = list(dict.fromkeys(_ENGLISH_FRAGMENT.findall(text)))
+            lookup, target, chars = self.retriever.glossary.chinese, "simplified Chinese", 3 * self.MEND_CHARS
+        else:
+            fragments = list(dict.fromkeys(re.findall(r"[\u3400-\u9fff]+", text)))
+            lookup, target, chars = self.retriever.glossary.english, "English", self.MEND_CHARS
+        if not fragments or len(fragments) > self.MEND_FRAGMENTS or any(len(f) > chars for f in fragments):
             return text
         for fragment in fragments:
-            english = self.retriever.glossary.english(to_simplified(fragment))
-            if english is None:
-                messages = [{"role": "user", "content": self.prompts["translate"].render(target="English", text=fragment)}]
+            term = fragment.strip("- ")
+            mended = lookup(to_simplified(term) if language == "en" else term.lower())
+            # Into Chinese, the glossary only: the model given one English word out of its sentence
+            # renders it literally ("商会 chambers" became "商会会议室", chamber as a meeting room).
+            if mended is None and language == "zh":
+                return text
+            if mended is None:
+                messages = [{"role": "user", "content": self.prompts["translate"].render(target=target, text=term)}]
                 try:
-                    english = "".join(self._cached_stream(self.llm, messages, max_tokens=16))
+                    mended = "".join(self._cached_stream(self.llm, messages, max_tokens=16))
                 except BackendError:
                     return text
-                english = english.strip().strip("\"“”.").strip()
-            if not english or has_cjk(english) or re.search(r"\d", english) or len(english) > 60:
-                return text
-            text = re.sub(rf"\s*{re.escape(fragment)}\s*", f" {english} ", text)
+                mended = mended.strip().strip("\"“”.。").strip()
+            if language == "zh":
+                mended = to_simplified(mended)
+                if not mended or re.search(r"[A-Za-z\d]", mended) or len(mended) > self.MEND_CHARS:
+                    return text
+                text = re.sub(rf"\s*{re.escape(fragment)}\s*", mended, text)
+            else:
+                if not mended or has_cjk(mended) or re.search(r"\d", mended) or len(mended) > 60:
+                    return text
+                text = re.sub(rf"\s*{re.escape(fragment)}\s*", f" {mended} ", text)
+        if language == "zh":
+            return text
         return re.sub(r" {2,}", " ", text).replace(" ,", ",").replace(" .", ".").strip()
 
     def coverage_summary(self, language: str) -> str:

@@ -56,6 +56,7 @@ class Glossary:
             if en and zh:
                 self._entries.append((en, zh))
         self._english = {term: en[0] for en, zh in self._entries for term in zh}
+        self._chinese = {term: zh[0] for en, zh in self._entries for term in en}
         # One compiled pattern per entry: compiling ~1,000 term patterns per question cost ~80 ms.
         self._en_patterns = [
             re.compile("(?<![a-z0-9])(?:" + "|".join(re.escape(t) for t in sorted(en, key=len, reverse=True))
@@ -75,6 +76,10 @@ class Glossary:
         """The first English term of the entry listing this Chinese term (the later entry, if two do),
         normalised as the index is."""
         return self._english.get(zh)
+
+    def chinese(self, en: str) -> str | None:
+        """The first Chinese term of the entry listing this English term, normalised as the index is."""
+        return self._chinese.get(normalize_for_index(en))
 
     def words(self) -> set[str]:
         """Every BM25 token of every term: words the corpus speaks about, in either language."""
