@@ -684,3 +684,20 @@ def test_the_model_is_stopped_once_four_sentences_are_shown_and_the_cut_reply_is
     # A reader that wants the whole reply gets the rest generated, and the whole reply is then stored.
     assert "".join(fake_assistant._cached_stream(llm, llm.calls[0])) == full
     assert full in fake_assistant.cache._entries.values()
+
+
+def test_a_reply_whose_first_two_sentences_fail_is_not_read_further(fake_assistant, tmp_path):
+    """Two dropped sentences and nothing kept: the model is stopped, the check and the quote follow, and
+    the reply is cached as far as it was read (a cached replay gives the same answer)."""
+    from assistant.answering.cache import AnswerCache
+
+    reply = "Every firm gets a free car [1]. Every firm gets a free boat [1]. " + " ".join(["Filler words here."] * 30)
+    fake_assistant.llm.script = lambda messages: reply
+    fake_assistant.cache = AnswerCache(tmp_path / "c.jsonl")
+    live = fake_assistant.ask(IP_JINGAN)
+    assert live.mode == "extractive" and "car" not in live.answer
+    stored = (tmp_path / "c.jsonl").read_text(encoding="utf-8")
+    # Cut where reading stopped: a sentence is judged once the next word shows its markers are complete.
+    assert "free boat [1]. Filler " in stored and stored.count("Filler") == 1
+    again = fake_assistant.ask(IP_JINGAN)
+    assert again.answer == live.answer and fake_assistant.cache.hits >= 1

@@ -134,6 +134,13 @@ def test_cache_key_changes_with_the_prompt(fake_settings, tmp_path):
     second.cache = cache
     second.ask("How does Jing'an support the cross-border flow of data?")
     assert cache.misses == 2 and len(cache) == 2
+    # A prompt the call does not use leaves its reply cached: only what reaches the model counts.
+    refusal = prompts / "refusal_en.txt"
+    refusal.write_text(refusal.read_text(encoding="utf-8") + "\nThank you.\n", encoding="utf-8")
+    third = Assistant(fake_settings, first.retriever, prompts=PromptSet(prompts))
+    third.cache = cache
+    third.ask("How does Jing'an support the cross-border flow of data?")
+    assert cache.misses == 2 and cache.hits == 2
 
 
 def test_mini_eval_writes_a_report_with_product_and_baseline(fake_settings, tmp_path, capsys):

@@ -185,6 +185,28 @@ def test_cross_lingual_support_uses_the_embedding(data):
     assert close.check(sentence).sentences[0].kept
 
 
+def test_similarity_alone_needs_the_sentence_aligned_with_the_cited_measure(data):
+    """Near the whole measure is not enough when another measure holds the sentence's closest match."""
+    ev = _evidence(data, "jingan-2026#II.12")
+    m = data.measures["jingan-2026#II.12"]
+    sentence = "静安区加强知识产权保护[1]。"
+    embed = lambda texts: FakeEmbedder().embed_passages([m.text for _ in texts])  # noqa: E731
+    asked = []
+
+    def aligned(claim, mids, floor):
+        asked.append((claim, mids, floor))
+        return False
+
+    checked = Verifier(ev, embed=embed, aligned=aligned).check(sentence).sentences[0]
+    assert not checked.kept and "closer to another measure" in checked.reason
+    assert asked == [("静安区加强知识产权保护。", ["jingan-2026#II.12"], 0.82)]
+    assert Verifier(ev, embed=embed, aligned=lambda *a, **k: True).check(sentence).sentences[0].kept
+    # Shared words are support enough: the alignment is not asked.
+    first = m.text.split(". ")[0]
+    assert Verifier(ev, embed=embed, aligned=aligned).check(f"{first} [1].").sentences[0].kept
+    assert len(asked) == 1
+
+
 def test_chinese_sentence_against_chinese_measure(data):
     ev = _evidence(data, "xuhui-2026#II.8")
     m = data.measures["xuhui-2026#II.8"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.evaluation import judge as J
 from assistant.evaluation.judge import Judge, text_language
+from assistant.retrieval import sentences as S
 from assistant.retrieval.embedders import get_embedder
 from assistant.retrieval.store import load_index
 
@@ -67,7 +67,7 @@ def test_alignment_margin_is_the_calibrated_one(real_judge, monkeypatch):
     paraphrased, false_paraphrased = _rates(real_judge, "paraphrase")
     assert translated >= 0.8 and paraphrased >= 0.9, (translated, paraphrased)
     assert false_translated < 0.05 and false_paraphrased < 0.05, (false_translated, false_paraphrased)
-    monkeypatch.setattr(J, "JUDGE_ALIGN_MARGIN", J.JUDGE_ALIGN_MARGIN + 0.005)
+    monkeypatch.setattr(S, "ALIGN_MARGIN", S.ALIGN_MARGIN + 0.005)
     assert max(_rates(real_judge, "translation")[1], _rates(real_judge, "paraphrase")[1]) >= 0.05
 
 
@@ -95,6 +95,26 @@ def test_a_claim_sharing_the_measures_words_needs_no_alignment(fake_assistant):
     judge = Judge(fake_assistant.retriever.embedder, data.measures, data.documents)
     mid, measure = next((m, x) for m, x in data.measures.items() if judge.language(m) == "en")
     calls = []
-    judge._aligned_with = lambda plain, mids: calls.append(mids) or False
+    judge.sentences.aligned = lambda plain, mids, floor: calls.append(mids) or False
     assert judge.supports(measure.text[:200] + " [1]", [mid])
     assert calls == []
+
+
+@pytest.mark.model
+def test_the_verifier_asks_the_same_alignment(real_judge):
+    """The product's verifier, real embedder: a paraphrase of one Shanghai measure cited to another
+    measure of the same plan is dropped. Without the alignment it was kept for all 27 siblings (the
+    whole-measure similarity is above the bar for every one of them)."""
+    from assistant.answering.verify import Evidence, Verifier
+
+    ref = next(r for r in REFERENCES if r["measure"] == "shanghai-2024#V.1" and r["kind"] == "paraphrase")
+    embed = real_judge.embedder.embed_passages
+
+    def kept(mid: str, aligned) -> bool:
+        m = real_judge.measures[mid]
+        verifier = Verifier([Evidence(1, m, real_judge.documents[m.doc_id], m.text)], embed=embed, aligned=aligned)
+        return verifier.check(ref["claim"] + "[1]").sentences[0].kept
+
+    assert kept("shanghai-2024#V.1", real_judge.sentences.aligned)
+    assert not kept("shanghai-2024#I.1", real_judge.sentences.aligned)
+    assert kept("shanghai-2024#I.1", None)

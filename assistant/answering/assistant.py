@@ -16,6 +16,7 @@ from ..config import Settings
 from ..corpus.clean import has_cjk, strip_invisible, strip_pinyin, to_simplified
 from ..errors import BackendError, InputError
 from ..retrieval.hybrid import HybridRetriever
+from ..retrieval.sentences import SentenceTable
 from ..retrieval.tokenize import tokenize
 from ..types import Answer, Citation, Hit
 from .facts import cn_to_int, digit_numbers, figures, numbers, strip_markers
@@ -32,6 +33,9 @@ EVIDENCE_MEASURES = 3
 # The prompt asks for two to four sentences; a longer reply is the model copying out the evidence,
 # measure after measure, and what it copies last is what the question asked least about.
 MAX_SENTENCES = 4
+# A reply whose first two sentences both fail verification is not read further: on the evaluation
+# set no such reply produced a shown answer, and it only delays the check and the quote.
+GIVE_UP_AFTER = 2
 # A run of English words left in a Chinese translation ("企业注册和 filing事项", "高-quality企业"): words
 # of four letters or more in lower case, so names and acronyms (ODI, PCT, Shibei) may stay.
 _ENGLISH_FRAGMENT = re.compile(r"(?<![A-Za-z])-?[a-z]{4,}(?:[ -]+[a-z]{2,})*(?![A-Za-z])")
@@ -150,6 +154,8 @@ class Assistant:
         self.canary = load_canary(settings.cache_dir)
         self._system = self.prompts["system"].render(canary=self.canary)
         self._vocab = retriever.known_words
+        self.sentences = SentenceTable(retriever.data.measures, retriever.data.documents, retriever.embedder,
+                                       settings.cache_dir)
 
     @classmethod
     def from_settings(cls, settings: Settings, llm: LLM | None = None, embedder=None) -> Assistant:
@@ -230,6 +236,7 @@ class Assistant:
         warm = getattr(self.llm, "warm", None)
         if warm is None:
             return 0
+        self.sentences.prepare()
         prompts = self.prefix_prompts()
         done = 0
         for i, messages in enumerate(prompts, 1):
@@ -302,7 +309,8 @@ class Assistant:
         except BackendError as exc:
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
             return
-        verifier = Verifier(evidence, embed=self.retriever.embedder.embed_passages, question=question)
+        verifier = Verifier(evidence, embed=self.retriever.embedder.embed_passages, question=question,
+                            aligned=self.sentences.aligned)
         display: dict[int, int] = {}  # shown evidence number -> citation number the user sees
         emitted: list[str] = []
         # Checked sentences held back until one cites measure [1]. The lead is the measure retrieval and
@@ -311,12 +319,14 @@ class Assistant:
         # (13 wrong in 15 where [1] was a gold measure). Such an answer goes the way of one where
         # nothing survived: the check, then a quote of [1].
         pending: list[str] = []
+        dropped = [0]  # sentences that failed verification
 
         def take(sentence: str) -> Iterator[StreamEvent]:
             if len(emitted) + len(pending) >= MAX_SENTENCES:
                 return
             text = self._accept(verifier, sentence, display)
             if not text:
+                dropped[0] += 1
                 return
             pending.append(text)
             if 1 in display:
@@ -327,6 +337,7 @@ class Assistant:
 
         raw = ""
         done = 0  # sentences of `raw` already verified
+        hopeless = False
         first_token = None
         try:
             for delta in self._cached_stream(llm, messages):
@@ -342,8 +353,11 @@ class Assistant:
                 complete = self._finished_sentences(raw, language)
                 for sentence in complete[done:]:
                     yield from take(sentence)
-                done = max(done, len(complete))
-                if len(emitted) + len(pending) >= MAX_SENTENCES:
+                    done += 1
+                    hopeless = not emitted and not pending and dropped[0] >= GIVE_UP_AFTER
+                    if hopeless:
+                        break
+                if hopeless or len(emitted) + len(pending) >= MAX_SENTENCES:
                     break  # nothing more would be shown: stop the model rather than wait for it
         except BackendError as exc:
             log.warning("generation failed, answering extractively: %s", exc)
@@ -358,7 +372,8 @@ class Assistant:
             yield StreamEvent("delta", answer.answer)
             yield StreamEvent("final", answer=answer)
             return
-        for sentence in split_sentences(self._to_language(raw.replace(NOT_COVERED, ""), language))[done:]:
+        for sentence in [] if hopeless else split_sentences(self._to_language(raw.replace(NOT_COVERED, ""),
+                                                                             language))[done:]:
             yield from take(sentence)
         if pending:
             log.info("answer dropped: it never cites the lead measure: %s", " ".join(pending))
@@ -427,11 +442,13 @@ class Assistant:
         return [replace(h, rank=rank) for rank, h in enumerate(ranked, 1)]
 
     def _cache_key(self, llm: LLM, messages: list[dict], *shaping, tag: str = "") -> str:
-        """Reply-cache key: model, prompt files, the prompt itself and whatever else shapes the result
-        (`tag` names a kind of result other than a reply). The canary is secret per installation, so the
-        key uses the prompt with it masked out."""
+        """Reply-cache key: the model, the whole prompt as sent (every prompt file it was rendered from,
+        and the evidence, are in it) and whatever else shapes the result (`tag` names a kind of result
+        other than a reply). Not the hash of all prompt files: an edit to one prompt then regenerates
+        only the calls that use it. The canary is secret per installation, so the key uses the prompt
+        with it masked out."""
         stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
-        parts = ((tag,) if tag else ()) + (llm.id, self.prompts.sha256, stable, *shaping)
+        parts = ((tag,) if tag else ()) + ("v2", llm.id, stable, *shaping)
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def _cached_score(self, llm: LLM, messages: list[dict], target: str) -> float:

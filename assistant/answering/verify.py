@@ -28,6 +28,8 @@ SUPPORT_OVERLAP = 0.34
 SUPPORT_COSINE = 0.84
 SUPPORT_OVERLAP_STRICT = 0.5
 SUPPORT_COSINE_STRICT = 0.88
+# ... and then the sentence must be aligned with the measure (see retrieval.sentences), at this floor.
+ALIGN_FLOOR = 0.82
 
 
 _QUOTED_IN_QUESTION = re.compile(r"'([^']{2,200})'|\"([^\"]{2,200})\"|[“「『]([^”」』]{2,200})[”」』]")
@@ -114,9 +116,11 @@ def _mostly_chinese(text: str) -> bool:
 
 class Verifier:
     """Checks answer sentences against the evidence. `embed` (optional) maps texts to unit vectors for
-    the cross-lingual support check; without it support is judged on shared words only."""
+    the similarity check; without it support is judged on shared words only. `aligned(sentence, mids,
+    floor)` (optional, a SentenceTable's) must also agree where only similarity supports a sentence:
+    near the whole measure is not enough when another measure holds the sentence's closest match."""
 
-    def __init__(self, evidence: list[Evidence], embed=None, question: str = ""):
+    def __init__(self, evidence: list[Evidence], embed=None, question: str = "", aligned=None):
         self.evidence = {e.n: e for e in evidence}
         # Runs of the question's own words: an answer that repeats them when its measure does not say
         # them is echoing the user (an injected "say that ..."), not reporting the policy.
@@ -125,6 +129,7 @@ class Verifier:
         self._question_quotes = {q for q in (normalize_for_index("".join(m)) for m in _QUOTED_IN_QUESTION.findall(question))
                                  if len(q) >= 4}
         self._embed = embed
+        self._aligned = aligned
         self._allowed_numbers = {e.n: self._numbers_of(e) for e in evidence}
         self._norm_text = {e.n: normalize_for_index(e.measure.text + " " + e.measure.label) for e in evidence}
         self._tokens = {e.n: set(tokenize(self._norm_text[e.n])) for e in evidence}
@@ -170,7 +175,10 @@ class Verifier:
                 self._vectors[n] = self._embed([e.measure.text])[0]
             sim = float(self._embed([facts.strip_markers(sentence)])[0] @ self._vectors[n])
             if sim >= bar_cosine:
-                return True, sim, ""
+                if self._aligned is None or self._aligned(facts.strip_markers(sentence), [e.measure.measure_id],
+                                                          floor=ALIGN_FLOOR):
+                    return True, sim, ""
+                return False, 0.0, f"closer to another measure than to {e.measure.measure_id} (similarity {sim:.2f})"
             return False, 0.0, f"not supported by measure {e.measure.measure_id} (overlap {overlap:.2f}, similarity {sim:.2f})"
         return False, 0.0, f"not supported by measure {e.measure.measure_id} (overlap {overlap:.2f})"
 

@@ -104,7 +104,7 @@ def cmd_eval(args, settings) -> int:
     assistant.cache = cache
     from .judge import Judge
 
-    judge = Judge(embedder, data.measures, data.documents)
+    judge = Judge(embedder, data.measures, data.documents, assistant.sentences)
     bar = _bar("product")
     prod_rows = run_product(items, assistant, judge, bar)
     bar.close()

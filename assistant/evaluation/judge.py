@@ -10,30 +10,22 @@ Why alignment and not a similarity bar against the whole measure: e5 scores a do
 alike. On the hand-written reference claims (eval/judge-references.jsonl: translations and paraphrases
 of measure sentences) a whole-measure bar of 0.82 accepted a quarter of the other measures of the same
 document for a translation and nearly all of them for a sentence copied from another measure; the
-alignment accepts under 5% (tests/test_judge.py). Across languages it is the only test, since words
-cannot overlap.
+alignment (assistant/retrieval/sentences.py) accepts under 5% (tests/test_judge.py). Across languages
+it is the only test, since words cannot overlap. The verifier asks for the same alignment, on top of
+its own bars.
 No NLI model is bundled; with one available locally it would replace the similarity tests."""
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from ..answering import facts
-from ..corpus.chunk import split_sentences
 from ..corpus.clean import normalize_for_index
+from ..retrieval.sentences import SentenceTable
 from ..retrieval.tokenize import tokenize
 
 JUDGE_OVERLAP = 0.5
 JUDGE_COSINE = 0.82
-# How far below the corpus's closest sentence a cited measure's closest may be. Set from the reference
-# claims, not from answers: the largest margin, in steps of 0.005, at which under 5% of the other
-# measures of a reference's document accept it (measured: translations 2.6%, paraphrases 1.2%; its own
-# measure accepts 21 of 25 translations and 16 of 16 paraphrases).
-JUDGE_ALIGN_MARGIN = 0.015
-# A claim is split into the sentences it aligns by; clause-level splitting would outrun the corpus's.
-_CLAIM_SENTENCES = re.compile(r"(?<=[.;!?。；！？])\s*")
 _QUOTE = re.compile(r"[“\"]([^”\"]{1,2000})[”\"]")
 _MARKS = r"\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\]"
 _CITED_QUOTE = re.compile(rf"[“\"][^\x00]{{1,2000}}?[”\"](?=\s*{_MARKS})")
@@ -72,16 +64,16 @@ def text_language(text: str) -> str:
 
 
 class Judge:
-    def __init__(self, embedder, measures: dict, documents: dict):
+    def __init__(self, embedder, measures: dict, documents: dict, sentences: SentenceTable | None = None):
         self.embedder = embedder
         self.measures = measures
         self.documents = documents
+        self.sentences = sentences or SentenceTable(measures, documents, embedder)
         self._num: dict[str, set[float]] = {}
         self._tok: dict[str, set[str]] = {}
-        self._aligned: dict[str, tuple[np.ndarray, list[str]]] = {}  # language -> sentence vectors, owners
 
     def language(self, mid: str) -> str:
-        return self.documents[self.measures[mid].doc_id].language
+        return self.sentences.language(mid)
 
     def _prep(self, mid: str) -> None:
         if mid in self._tok:
@@ -106,43 +98,13 @@ class Judge:
         same = [m for m in mids if self.language(m) == language]
         if same and self._shares_words(plain, same):
             return True
-        return any(self._aligned_with(plain, [m for m in mids if self.language(m) == lang])
+        return any(self.sentences.aligned(plain, [m for m in mids if self.language(m) == lang], floor=JUDGE_COSINE)
                    for lang in dict.fromkeys(self.language(m) for m in mids))
 
     def _shares_words(self, plain: str, mids: list[str]) -> bool:
         words = set(tokenize(normalize_for_index(plain)))
         pool = set().union(*(self._tok[m] for m in mids))
         return bool(words) and len(words & pool) / len(words) >= JUDGE_OVERLAP
-
-    def _aligned_with(self, plain: str, mids: list[str]) -> bool:
-        """Every sentence of the claim is aligned with the cited measures: their closest sentence to it
-        is at least JUDGE_COSINE similar and within JUDGE_ALIGN_MARGIN of the closest sentence of the
-        whole corpus in that language. A quotation that makes up most of the sentence is the claim
-        (the frame around it, "In translation, it states:", is not)."""
-        vectors, owners = self._corpus_sentences(self.language(mids[0]))
-        opened, closed = re.search(r"[“\"]", plain), list(re.finditer(r"[”\"]", plain))
-        claim = plain
-        if opened and closed and closed[-1].start() - opened.end() >= 0.5 * len(plain):
-            claim = plain[opened.end(): closed[-1].start()]
-        parts = [p for p in _CLAIM_SENTENCES.split(claim) if len(p.strip()) >= 6]
-        cited = np.array([o in mids for o in owners])
-        if not parts or not cited.any():
-            return False
-        sims = self.embedder.embed_passages(parts) @ vectors.T
-        own = sims[:, cited].max(axis=1)
-        return bool(np.all((own >= JUDGE_COSINE) & (sims.max(axis=1) - own <= JUDGE_ALIGN_MARGIN)))
-
-    def _corpus_sentences(self, language: str) -> tuple[np.ndarray, list[str]]:
-        if language not in self._aligned:
-            owners, texts = [], []
-            for mid, m in self.measures.items():
-                if self.documents[m.doc_id].language == language:
-                    for s in split_sentences(m.text):
-                        owners.append(mid)
-                        texts.append(s)
-            vectors = self.embedder.embed_passages(texts) if texts else np.zeros((0, 1), np.float32)
-            self._aligned[language] = (vectors, owners)
-        return self._aligned[language]
 
     def sentence_scores(self, sentence: str, mids: list[str]) -> tuple[bool, list[bool]]:
         """(recall: the citations together support it, precision per citation, as in ALCE)."""

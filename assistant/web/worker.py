@@ -163,8 +163,18 @@ class InferenceWorker:
             self._cond.notify()
 
     def _queue_warming(self) -> None:
-        """Fill in missing prefix states (fast first token) one measure at a time, only while no
-        question waits: a question is delayed by one step (about a second) at most."""
+        """Chores for idle time: the verifier's sentence table (about 15 s the first time, then read from
+        disk), then missing prefix states (fast first token) one measure at a time. They run only while
+        no question waits: a question is delayed by one step (about a second) at most."""
+        def sentences() -> None:
+            try:
+                self.assistant.sentences.prepare()
+            except Exception as exc:  # built on first use instead
+                log.warning("sentence table not prepared: %s", exc)
+
+        with self._cond:
+            self._idle.append(sentences)
+            self._cond.notify()
         llm = self.assistant.llm
         if getattr(llm, "warm", None) is None or getattr(llm, "prefixes", None) is None:
             return
