@@ -54,7 +54,7 @@ def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
 class PromptSet:
     """The prompts an Assistant uses, loaded once; `sha256` changes when any of them changes."""
 
-    NAMES = ("system", "answer", "rewrite", "refusal_en", "refusal_zh", "translate", "relevance", "rerank")
+    NAMES = ("system", "answer", "refusal_en", "refusal_zh", "translate", "relevance", "rerank")
 
     def __init__(self, directory: Path = PROMPTS_DIR):
         self.prompts = {name: load_prompt(name, directory) for name in self.NAMES}
