@@ -247,10 +247,15 @@ def test_prefix_states_are_filled_only_while_no_question_waits(fake_settings):
         return True
 
     llm.warm, llm.prefixes = warm, object()  # a backend that keeps prefix states
+    prepare = assistant.sentences.prepare
+    assistant.sentences.prepare = lambda: (order.append("sentences"), prepare())[1]
     worker = InferenceWorker(assistant, queue_size=3)
     try:
         worker.load_model()
-        assert first_step.wait(10)  # the first chore runs as soon as the model is loaded
+        assert first_step.wait(10)  # the chores run as soon as the model is loaded
+        assert order[:2] == ["sentences", "warm"]  # the verifier's sentence table first
+        assert assistant.sentences._tables  # ... and it is ready for the first question
+        order.remove("sentences")
         job = worker.submit("What support is there for protecting intellectual property in Jing'an?")
         llm.script = lambda messages: (order.append("question"), llm.default_reply(messages))[1]
         release.set()
