@@ -634,6 +634,8 @@ def test_english_fragments_left_in_a_chinese_translation_are_mended_by_the_gloss
     assert fake_assistant._mend_fragments("对企业注册和 filing事项实行并联办理。", "zh") == "对企业注册和备案事项实行并联办理。"
     half = "提供 wayfinding 服务。"
     assert fake_assistant._mend_fragments(half, "zh") == half
+    # What the glossary knows is mended even when another word stays English.
+    assert fake_assistant._mend_fragments("优化 customs 和 wayfinding 服务。", "zh") == "优化海关和 wayfinding 服务。"
     assert not [c for c in fake_assistant.llm.calls if "Translate" in c[-1]["content"]]
     kept = "依托ODI咨询和PCT专利服务。"
     assert fake_assistant._mend_fragments(kept, "zh") == kept  # acronyms are not fragments

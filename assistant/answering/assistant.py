@@ -448,7 +448,7 @@ class Assistant:
         only the calls that use it. The canary is secret per installation, so the key uses the prompt
         with it masked out."""
         stable = [dict(m, content=m["content"].replace(self.canary, "CANARY")) for m in messages]
-        parts = ((tag,) if tag else ()) + ("v2", llm.id, stable, *shaping)
+        parts = ((tag,) if tag else ()) + ("v2", llm.id, stable, *shaping)  # v2: this composition of the key
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def _cached_score(self, llm: LLM, messages: list[dict], target: str) -> float:
@@ -652,8 +652,9 @@ class Assistant:
         """The small model often leaves a term untranslated: "a tax营商环境 white paper", "企业注册和
         filing事项". Each such fragment is put into the target language by the bilingual glossary, or
         else (into English only) by the model alone, and kept only when the result is wholly in that
-        language, without digits; a text with a fragment left, or with more or longer fragments, is
-        returned as it is (and then rejected as half-translated)."""
+        language, without digits. Into English, a fragment left unmended, or more or longer fragments,
+        return the text as it is (then rejected as half-translated); into Chinese a word the glossary
+        lacks stays as it is."""
         if language == "zh":
             fragments = list(dict.fromkeys(_ENGLISH_FRAGMENT.findall(text)))
             lookup, target, chars = self.retriever.glossary.chinese, "simplified Chinese", 3 * self.MEND_CHARS
@@ -666,9 +667,10 @@ class Assistant:
             term = fragment.strip("- ")
             mended = lookup(to_simplified(term) if language == "en" else term.lower())
             # Into Chinese, the glossary only: the model given one English word out of its sentence
-            # renders it literally ("商会 chambers" became "商会会议室", chamber as a meeting room).
+            # renders it literally ("商会 chambers" became "商会会议室", chamber as a meeting room). The
+            # word stays English, and the caller tolerates a couple of them.
             if mended is None and language == "zh":
-                return text
+                continue
             if mended is None:
                 messages = [{"role": "user", "content": self.prompts["translate"].render(target=target, text=term)}]
                 try:
