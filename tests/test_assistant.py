@@ -616,29 +616,29 @@ def test_chinese_fragments_left_in_an_english_translation_are_mended(fake_assist
     """"a tax营商环境 white paper": the glossary gives "business environment", the model alone the
     term the glossary lacks; a fragment it cannot put into English leaves the text as it was."""
     fake_assistant.llm.script = _translator(lambda text: {"注销": "deregistration", "白名单": "白名单 list"}[text])
-    mended = fake_assistant._mend_fragments("Release a tax营商环境 white paper and speed up enterprise注销.", "en")
+    mended = fake_assistant._mend_english("Release a tax营商环境 white paper and speed up enterprise注销.")
     assert mended == "Release a tax business environment white paper and speed up enterprise deregistration."
     kept = "Firms on the 白名单 are checked less."
-    assert fake_assistant._mend_fragments(kept, "en") == kept  # the model's reply still has Chinese in it
+    assert fake_assistant._mend_english(kept) == kept  # the model's reply still has Chinese in it
     many = "一 two 二 three 三 four 四 five 五"
-    assert fake_assistant._mend_fragments(many, "en") == many  # too many fragments: a half translation, not a slip
+    assert fake_assistant._mend_english(many) == many  # too many fragments: a half translation, not a slip
 
 
 def test_english_fragments_left_in_a_chinese_translation_are_mended_by_the_glossary(fake_assistant):
     """"优化 customs 流程": the glossary's term replaces the fragment. A fragment the glossary lacks is
-    not sent to the model alone (out of its sentence it renders words literally): the text stays, and
-    the translation is then rejected as half-translated."""
+    not sent to the model alone (out of its sentence it renders words literally): it stays English, and
+    a translation with more than two such words is rejected as half-translated."""
     fake_assistant.llm.script = _translator(lambda text: "备案")
-    assert fake_assistant._mend_fragments("优化 customs 流程。", "zh") == "优化海关流程。"
-    assert fake_assistant._mend_fragments("支持本地高-customs企业。", "zh") == "支持本地高海关企业。"
-    assert fake_assistant._mend_fragments("对企业注册和 filing事项实行并联办理。", "zh") == "对企业注册和备案事项实行并联办理。"
+    assert fake_assistant._mend_chinese("优化 customs 流程。") == "优化海关流程。"
+    assert fake_assistant._mend_chinese("支持本地高-customs企业。") == "支持本地高海关企业。"
+    assert fake_assistant._mend_chinese("对企业注册和 filing事项实行并联办理。") == "对企业注册和备案事项实行并联办理。"
     half = "提供 wayfinding 服务。"
-    assert fake_assistant._mend_fragments(half, "zh") == half
+    assert fake_assistant._mend_chinese(half) == half
     # What the glossary knows is mended even when another word stays English.
-    assert fake_assistant._mend_fragments("优化 customs 和 wayfinding 服务。", "zh") == "优化海关和 wayfinding 服务。"
+    assert fake_assistant._mend_chinese("优化 customs 和 wayfinding 服务。") == "优化海关和 wayfinding 服务。"
     assert not [c for c in fake_assistant.llm.calls if "Translate" in c[-1]["content"]]
     kept = "依托ODI咨询和PCT专利服务。"
-    assert fake_assistant._mend_fragments(kept, "zh") == kept  # acronyms are not fragments
+    assert fake_assistant._mend_chinese(kept) == kept  # acronyms are not fragments
 
 
 def test_a_chinese_translation_with_a_word_left_in_english_is_still_used(fake_assistant):

@@ -233,10 +233,10 @@ class Assistant:
     def warm(self, progress=None) -> int:
         """Store the model's state after every measure's prompt prefix (see LlamaCppLLM.warm); returns
         how many were computed now. A backend that keeps no states (a remote server): 0."""
+        self.sentences.prepare()  # the verifier's, whatever the backend
         warm = getattr(self.llm, "warm", None)
         if warm is None:
             return 0
-        self.sentences.prepare()
         prompts = self.prefix_prompts()
         done = 0
         for i, messages in enumerate(prompts, 1):
@@ -319,14 +319,15 @@ class Assistant:
         # (13 wrong in 15 where [1] was a gold measure). Such an answer goes the way of one where
         # nothing survived: the check, then a quote of [1].
         pending: list[str] = []
-        dropped = [0]  # sentences that failed verification
+        dropped = 0  # sentences that failed verification
 
         def take(sentence: str) -> Iterator[StreamEvent]:
+            nonlocal dropped
             if len(emitted) + len(pending) >= MAX_SENTENCES:
                 return
             text = self._accept(verifier, sentence, display)
             if not text:
-                dropped[0] += 1
+                dropped += 1
                 return
             pending.append(text)
             if 1 in display:
@@ -354,7 +355,7 @@ class Assistant:
                 for sentence in complete[done:]:
                     yield from take(sentence)
                     done += 1
-                    hopeless = not emitted and not pending and dropped[0] >= GIVE_UP_AFTER
+                    hopeless = not emitted and not pending and dropped >= GIVE_UP_AFTER
                     if hopeless:
                         break
                 if hopeless or len(emitted) + len(pending) >= MAX_SENTENCES:
@@ -631,7 +632,7 @@ class Assistant:
             log.warning("translation failed, quoting the original: %s", exc)
             return None
         out = strip_markers(self._to_language(out, language)).strip().strip("\"“”「」").strip()
-        out = self._mend_fragments(out, language)
+        out = self._mend_chinese(out) if language == "zh" else self._mend_english(out)
         # Every figure it states must be the source's, and every figure the source writes in digits
         # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
         added = numbers(out) - numbers(text)
@@ -648,48 +649,45 @@ class Assistant:
     #: most fragments of the other language a translation may have mended, and how long each may be
     MEND_FRAGMENTS, MEND_CHARS = 4, 12
 
-    def _mend_fragments(self, text: str, language: str) -> str:
-        """The small model often leaves a term untranslated: "a tax营商环境 white paper", "企业注册和
-        filing事项". Each such fragment is put into the target language by the bilingual glossary, or
-        else (into English only) by the model alone, and kept only when the result is wholly in that
-        language, without digits. Into English, a fragment left unmended, or more or longer fragments,
-        return the text as it is (then rejected as half-translated); into Chinese a word the glossary
-        lacks stays as it is."""
-        if language == "zh":
-            fragments = list(dict.fromkeys(_ENGLISH_FRAGMENT.findall(text)))
-            lookup, target, chars = self.retriever.glossary.chinese, "simplified Chinese", 3 * self.MEND_CHARS
-        else:
-            fragments = list(dict.fromkeys(re.findall(r"[\u3400-\u9fff]+", text)))
-            lookup, target, chars = self.retriever.glossary.english, "English", self.MEND_CHARS
-        if not fragments or len(fragments) > self.MEND_FRAGMENTS or any(len(f) > chars for f in fragments):
+    def _mend_english(self, text: str) -> str:
+        """The small model often leaves a Chinese term inside an English translation ("a tax营商环境
+        white paper"). Each such fragment is put into English by the bilingual glossary, or else by the
+        model alone, and kept only without Chinese or digits; a text with a fragment left unmended, or
+        with more or longer fragments, is returned as it is (and then rejected as half-translated)."""
+        fragments = list(dict.fromkeys(re.findall(r"[\u3400-\u9fff]+", text)))
+        if not fragments or len(fragments) > self.MEND_FRAGMENTS or any(len(f) > self.MEND_CHARS for f in fragments):
             return text
         for fragment in fragments:
-            term = fragment.strip("- ")
-            mended = lookup(to_simplified(term) if language == "en" else term.lower())
-            # Into Chinese, the glossary only: the model given one English word out of its sentence
-            # renders it literally ("商会 chambers" became "商会会议室", chamber as a meeting room). The
-            # word stays English, and the caller tolerates a couple of them.
-            if mended is None and language == "zh":
-                continue
-            if mended is None:
-                messages = [{"role": "user", "content": self.prompts["translate"].render(target=target, text=term)}]
+            english = self.retriever.glossary.english(to_simplified(fragment))
+            if english is None:
+                messages = [{"role": "user", "content": self.prompts["translate"].render(target="English", text=fragment)}]
                 try:
-                    mended = "".join(self._cached_stream(self.llm, messages, max_tokens=16))
+                    english = "".join(self._cached_stream(self.llm, messages, max_tokens=16))
                 except BackendError:
                     return text
-                mended = mended.strip().strip("\"“”.。").strip()
-            if language == "zh":
-                mended = to_simplified(mended)
-                if not mended or re.search(r"[A-Za-z\d]", mended) or len(mended) > self.MEND_CHARS:
-                    return text
-                text = re.sub(rf"\s*{re.escape(fragment)}\s*", mended, text)
-            else:
-                if not mended or has_cjk(mended) or re.search(r"\d", mended) or len(mended) > 60:
-                    return text
-                text = re.sub(rf"\s*{re.escape(fragment)}\s*", f" {mended} ", text)
-        if language == "zh":
-            return text
+                english = english.strip().strip("\"“”.。").strip()
+            if not english or has_cjk(english) or re.search(r"\d", english) or len(english) > 60:
+                return text
+            text = re.sub(rf"\s*{re.escape(fragment)}\s*", f" {english} ", text)
         return re.sub(r" {2,}", " ", text).replace(" ,", ",").replace(" .", ".").strip()
+
+    def _mend_chinese(self, text: str) -> str:
+        """The same for English words left inside a Chinese translation ("企业注册和 filing事项"), by the
+        glossary only: the model given one English word out of its sentence renders it literally ("商会
+        chambers" became "商会会议室", chamber as a meeting room). A word the glossary lacks stays English,
+        and the caller tolerates a couple of them."""
+        fragments = list(dict.fromkeys(_ENGLISH_FRAGMENT.findall(text)))
+        if not fragments or len(fragments) > self.MEND_FRAGMENTS or any(len(f) > 3 * self.MEND_CHARS for f in fragments):
+            return text
+        for fragment in fragments:
+            chinese = self.retriever.glossary.chinese(fragment.strip("- ").lower())
+            if chinese is None:
+                continue
+            chinese = to_simplified(chinese)
+            if not chinese or re.search(r"[A-Za-z\d]", chinese) or len(chinese) > self.MEND_CHARS:
+                return text
+            text = re.sub(rf"\s*{re.escape(fragment)}\s*", chinese, text)
+        return text
 
     def coverage_summary(self, language: str) -> str:
         docs = self.retriever.data.documents.values()

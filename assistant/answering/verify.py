@@ -109,7 +109,7 @@ def _continues(text: str, i: int) -> bool:
     return bool(m) and (m.group(1).isdigit() or "a" <= m.group(1) <= "z")
 
 
-def _mostly_chinese(text: str) -> bool:
+def mostly_chinese(text: str) -> bool:
     # One Chinese character weighs about as much as one English word.
     return has_cjk(text) and len(_CJK_CHAR.findall(text)) * 4 > len(re.findall("[A-Za-z]", text))
 
@@ -135,6 +135,7 @@ class Verifier:
         self._tokens = {e.n: set(tokenize(self._norm_text[e.n])) for e in evidence}
         self._text_grams = {e.n: _grams(self._norm_text[e.n]) for e in evidence}
         self._vectors: dict[int, np.ndarray] = {}
+        self._sentence_vectors: dict[str, np.ndarray] = {}
         # The evidence headings (labels, titles, issuers), longest first: copying one out says nothing.
         self._headings = sorted({_squash(h) for e in evidence for h in (
             e.measure.label, e.measure.title, e.document.title, e.document.short_title_zh, e.document.short_title_en,
@@ -158,7 +159,8 @@ class Verifier:
         for name in facts.quoted_names(sentence):
             if name not in self._norm_text[n]:
                 return False, 0.0, f"programme '{name}' not in measure {e.measure.measure_id}"
-        plain = normalize_for_index(facts.strip_markers(sentence))
+        bare = facts.strip_markers(sentence)
+        plain = normalize_for_index(bare)
         if any(q in plain and q not in self._norm_text[n] for q in self._question_quotes):
             return False, 0.0, f"repeats text quoted in the question that measure {e.measure.measure_id} does not contain"
         echoed = _grams(plain) & self._question_grams
@@ -166,17 +168,18 @@ class Verifier:
             return False, 0.0, f"repeats words of the question that measure {e.measure.measure_id} does not contain"
         bar_overlap = SUPPORT_OVERLAP_STRICT if strict else SUPPORT_OVERLAP
         bar_cosine = SUPPORT_COSINE_STRICT if strict else SUPPORT_COSINE
-        words = set(tokenize(normalize_for_index(facts.strip_markers(sentence))))
+        words = set(tokenize(plain))
         overlap = len(words & self._tokens[n]) / len(words) if words else 0.0
         if overlap >= bar_overlap:
             return True, 1.0 + overlap, ""
         if self._embed is not None:
             if n not in self._vectors:
                 self._vectors[n] = self._embed([e.measure.text])[0]
-            sim = float(self._embed([facts.strip_markers(sentence)])[0] @ self._vectors[n])
+            if bare not in self._sentence_vectors:  # asked once per evidence measure when reattributing
+                self._sentence_vectors[bare] = self._embed([bare])[0]
+            sim = float(self._sentence_vectors[bare] @ self._vectors[n])
             if sim >= bar_cosine:
-                if self._aligned is None or self._aligned(facts.strip_markers(sentence), [e.measure.measure_id],
-                                                          floor=ALIGN_FLOOR):
+                if self._aligned is None or self._aligned(bare, [e.measure.measure_id], floor=ALIGN_FLOOR):
                     return True, sim, ""
                 return False, 0.0, f"closer to another measure than to {e.measure.measure_id} (similarity {sim:.2f})"
             return False, 0.0, f"not supported by measure {e.measure.measure_id} (overlap {overlap:.2f}, similarity {sim:.2f})"
@@ -248,6 +251,6 @@ class Verifier:
             body, end = body[:-1].rstrip(), body[-1]
         elif body:
             end = "."
-        if end and _mostly_chinese(body):  # a Chinese sentence ends the Chinese way, whatever the model typed
+        if end and mostly_chinese(body):  # a Chinese sentence ends the Chinese way, whatever the model typed
             end = {".": "。", "!": "！", "?": "？"}.get(end, end)
         return f"{body}{''.join(f'[{n}]' for n in cited)}{end}"

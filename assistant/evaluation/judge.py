@@ -3,7 +3,7 @@
 A sentence is supported by a set of measures when every number in it (compared as values) appears in
 them and either it shares at least half of its content words with them, in their language, or each of
 its sentences is aligned with them: their sentence closest to it (by embedding) is the closest among all
-the corpus's sentences in that language, or nearly (JUDGE_ALIGN_MARGIN), and at least JUDGE_COSINE
+the corpus's sentences in that language, or nearly (sentences.ALIGN_MARGIN), and at least JUDGE_COSINE
 similar. The bars differ from the verifier's on purpose, so the judge is not the verifier grading itself.
 
 Why alignment and not a similarity bar against the whole measure: e5 scores a document's measures
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from ..answering import facts
+from ..answering.verify import mostly_chinese
 from ..corpus.clean import normalize_for_index
 from ..retrieval.sentences import SentenceTable
 from ..retrieval.tokenize import tokenize
@@ -57,10 +58,8 @@ def answer_sentences(body: str) -> list[str]:
 
 
 def text_language(text: str) -> str:
-    """'zh' when Chinese characters make up more than a fifth of the text, else 'en' (an English
-    sentence may name a Chinese programme)."""
-    cjk = sum(1 for c in text if "\u3400" <= c <= "\u9fff")
-    return "zh" if cjk > 0.2 * max(1, len(text.replace(" ", ""))) else "en"
+    """'zh' or 'en', weighed as the verifier does (an English sentence may name a Chinese programme)."""
+    return "zh" if mostly_chinese(text) else "en"
 
 
 class Judge:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
 
 from ..answering.facts import markers
 from ..answering.language import standalone_query
+from ..answering.verify import mostly_chinese
 from ..corpus.clean import to_simplified
 from . import metrics as M
 from .dataset import EvalItem, is_cross_lingual
@@ -54,14 +54,12 @@ def search_latency(retriever, queries: list[str], rounds: int = 3) -> dict:
 
 # ---------------------------------------------------------------- answers
 def _language_ok(body: str, item: EvalItem) -> bool:
-    """Mostly in the asker's language, judged the same way both ways: a Chinese character counts against
-    an English word (an answer may name a programme or quote a term in the other language), and a
-    Chinese answer must be in simplified characters."""
-    cjk = sum(1 for c in body if "\u4e00" <= c <= "\u9fff")
-    words = len(re.findall(r"[A-Za-z]+", body))
+    """Mostly in the asker's language, weighed the same way both ways, as the verifier weighs it (an
+    answer may name a programme or quote a term in the other language), and a Chinese answer must be in
+    simplified characters."""
     if item.answer_language == "zh":
-        return cjk > words and to_simplified(body) == body
-    return words >= cjk
+        return mostly_chinese(body) and to_simplified(body) == body
+    return not mostly_chinese(body)
 
 
 def score_item(item: EvalItem, *, body: str, full: str, refused: bool, cited: dict[int, str],
