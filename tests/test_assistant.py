@@ -454,6 +454,30 @@ def test_quote_from_a_chinese_measure_is_translated_when_the_figures_survive(fak
     assert_markers_resolve(answer)
 
 
+def test_over_a_lead_measure_in_the_other_language_no_reply_is_generated(fake_assistant, gate_open):
+    """A sentence citing [1] would be a translation that seldom passes verification: the model is asked
+    the check (seeing no reply, as after NOT_COVERED) and the translation of the quote, nothing else."""
+    llm = fake_assistant.llm
+    llm.script = _translator(lambda text: "Xuhui strengthens intellectual property protection " + " ".join(
+        str(int(n)) for n in sorted(facts.digit_numbers(text))) + ".")
+    answer = fake_assistant.ask(XUHUI_IP_EN)
+    assert answer.mode == "extractive" and answer.citations[0].document.language == "zh"
+    assert len(llm.calls) == 2
+    check, translation = llm.calls
+    assert check[-2] == {"role": "assistant", "content": "-"} and "YES or NO" in check[-1]["content"]
+    assert "Translate the policy text" in translation[-1]["content"]
+
+
+def test_the_translation_prompts_begin_with_a_stored_prefix(fake_assistant):
+    heads = [m[-1]["content"] for m in fake_assistant.prefix_prompts() if m[0]["role"] == "user"]
+    assert len(heads) == 2
+    for language in ("en", "zh"):
+        prompt = fake_assistant._translation_messages("我们将加强知识产权保护。", language)[-1]["content"]
+        shared = heads[0] if prompt[:60] == heads[0][:60] else heads[1]
+        cut = shared.rindex("<text>") + len("<text>")
+        assert prompt[:cut] == shared[:cut] and cut > len(prompt) // 2  # most of the prompt is stored
+
+
 def test_translation_that_adds_a_figure_is_not_used(fake_assistant, gate_open):
     fake_assistant.llm.script = _translator(lambda text: "Xuhui grants 999 million yuan to every firm.")
     answer = fake_assistant.ask(XUHUI_IP_EN)
