@@ -465,6 +465,7 @@ def test_over_a_lead_measure_in_the_other_language_no_reply_is_generated(fake_as
     assert len(llm.calls) == 2
     check, translation = llm.calls
     assert check[-2] == {"role": "assistant", "content": "-"} and "YES or NO" in check[-1]["content"]
+    assert "[1] " in check[1]["content"] and "\n[2] " not in check[1]["content"]  # the lead measure alone
     assert "Translate the policy text" in translation[-1]["content"]
 
 

@@ -318,9 +318,11 @@ class Assistant:
             # A shown sentence must cite [1] (see `pending` below), and one citing [1] in the other
             # language is a translation the small model seldom gets past verification: on the
             # evaluation set 4 replies in 59 did. The check and the quote come without waiting for
-            # a reply that would be thrown away (about two seconds sooner); the check then sees no
-            # reply, as after NOT_COVERED, and decides as it did after one (84 of 86 items alike).
-            on_point = self._answers(llm, messages, "", evidence[0], query)
+            # a reply that would be thrown away; the check sees the answer prompt with [1] alone (its
+            # stored state, then about a hundred tokens) and no reply, as after NOT_COVERED, and it
+            # decides as it did after the whole prompt and a reply on 84 of the 86 such items.
+            lead_only = self._messages(question, query, language, evidence[:1])
+            on_point = self._answers(llm, lead_only, "", evidence[0], query)
             yield from self._quote_or_refuse(on_point, question, query, language, hits, evidence, timings, t0,
                                              quantity)
             return
@@ -569,8 +571,8 @@ class Assistant:
         question. Nothing it wrote survived verification (or it was not asked to write), so quoting is
         only right when the measure itself is on point; asked as a follow-up turn, llama.cpp reuses the
         prompt already evaluated and the check costs a few dozen tokens. Any reply but a clear NO keeps
-        the quote. (Asked with the lead measure alone, the model says NO to most questions it answers:
-        49 of 55 answered cross-lingual items on the evaluation set.)"""
+        the quote. (Asked right after the measure, without the answer prompt's question and instruction,
+        the model says NO to most questions it answers: 49 of 55 answered cross-lingual items.)"""
         follow = messages + [{"role": "assistant", "content": raw.strip() or "-"},
                              {"role": "user", "content": self.prompts["relevance"].render(
                                  n=str(chosen.n), question=question)}]
