@@ -479,6 +479,21 @@ def test_the_translation_prompts_begin_with_a_stored_prefix(fake_assistant):
         assert prompt[:cut] == shared[:cut] and cut > len(prompt) // 2  # most of the prompt is stored
 
 
+def test_a_shorter_quote_is_translated_when_the_first_translation_is_not_kept(fake_assistant, gate_open):
+    asked = []
+
+    def render(text):
+        asked.append(text)
+        if len(asked) == 1:
+            return "Xuhui grants 999 million yuan to every firm."  # an added figure: not kept
+        return "Xuhui protects intellectual property " + " ".join(str(int(n)) for n in sorted(facts.digit_numbers(text))) + "."
+
+    fake_assistant.llm.script = _translator(render)
+    answer = fake_assistant.ask(XUHUI_IP_EN)
+    assert len(asked) == 2 and len(asked[1]) < len(asked[0]) and asked[0].startswith(asked[1][:4])
+    assert answer.mode == "extractive" and "In translation" in answer.answer and "999" not in answer.answer
+
+
 def test_translation_that_adds_a_figure_is_not_used(fake_assistant, gate_open):
     fake_assistant.llm.script = _translator(lambda text: "Xuhui grants 999 million yuan to every firm.")
     answer = fake_assistant.ask(XUHUI_IP_EN)

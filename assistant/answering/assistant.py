@@ -607,7 +607,12 @@ class Assistant:
         label = self._label(best, language)
         translated = None
         if not error and best.document.language != language:
-            translated = self._translate(self._select_sentences(best.measure.text, plan_tokens, 80), language)
+            # A shorter quote, when the first is not kept, has fewer figures and terms to get wrong
+            # ("175 billion yuan" came back as 175亿元, a tenth of it).
+            for budget in (80, 40):
+                translated = self._translate(self._select_sentences(best.measure.text, plan_tokens, budget), language)
+                if translated:
+                    break
         if language == "zh":
             body = (f"最相关的措施是{label}，译文如下：“{translated}”[1]" if translated
                     else f"最相关的措施是{label}，原文如下：“{to_simplified(quote)}”[1]")
