@@ -64,6 +64,8 @@ def _two_sentence_script(llm):
 
     def reply(messages):
         m = EVIDENCE_BLOCK.search(messages[-1]["content"])
+        if m is None:  # a quote's translation: none, so the original is quoted
+            return ""
         body = " ".join(line for line in m.group(2).strip().splitlines() if line)
         sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+", body) if s.strip()][:2]
         return " ".join(f"{s.rstrip('.;')} [1]." for s in sentences)
