@@ -321,8 +321,13 @@ class Assistant:
             # a reply that would be thrown away; the check sees the answer prompt with [1] alone (its
             # stored state, then about a hundred tokens) and no reply, as after NOT_COVERED, and it
             # decides as it did after the whole prompt and a reply on 84 of the 86 such items.
-            lead_only = self._messages(question, query, language, evidence[:1])
-            on_point = self._answers(llm, lead_only, "", evidence[0], query)
+            try:
+                on_point = self._answers(llm, self._messages(question, query, language, evidence[:1]), "",
+                                         evidence[0], query)
+            except BackendError as exc:  # as when generation fails: the quote, untranslated, with the notice
+                log.warning("the check failed, answering extractively: %s", exc)
+                yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
+                return
             yield from self._quote_or_refuse(on_point, question, query, language, hits, evidence, timings, t0,
                                              quantity)
             return
@@ -402,7 +407,10 @@ class Assistant:
             # The quote is retrieval's first, not the measure the model's dropped sentences cited most:
             # measured on the evaluation set, that choice was wrong four times as often as it was right.
             # `query` is the question itself, or a follow-up with the topic it continues.
-            on_point = self._answers(llm, messages, raw.replace(NOT_COVERED, ""), evidence[0], query)
+            try:
+                on_point = self._answers(llm, messages, raw.replace(NOT_COVERED, ""), evidence[0], query)
+            except BackendError:
+                on_point = True  # the reply came; a check that fails keeps the quote
             yield from self._quote_or_refuse(on_point, question, query, language, hits, evidence, timings, t0,
                                              quantity)
             return
@@ -571,15 +579,12 @@ class Assistant:
         question. Nothing it wrote survived verification (or it was not asked to write), so quoting is
         only right when the measure itself is on point; asked as a follow-up turn, llama.cpp reuses the
         prompt already evaluated and the check costs a few dozen tokens. Any reply but a clear NO keeps
-        the quote. (Asked right after the measure, without the answer prompt's question and instruction,
+        the quote; a failed call raises BackendError. (Asked right after the measure, without the answer prompt's question and instruction,
         the model says NO to most questions it answers: 49 of 55 answered cross-lingual items.)"""
         follow = messages + [{"role": "assistant", "content": raw.strip() or "-"},
                              {"role": "user", "content": self.prompts["relevance"].render(
                                  n=str(chosen.n), question=question)}]
-        try:
-            reply = "".join(self._cached_stream(llm, follow, max_tokens=3))
-        except BackendError:
-            return True
+        reply = "".join(self._cached_stream(llm, follow, max_tokens=3))
         return not re.match(r"\W*(?:no\b|否|不)", reply.strip(), re.I)
 
     def _quote_or_refuse(self, on_point: bool, question, query, language, hits, evidence, timings, t0,
@@ -609,10 +614,15 @@ class Assistant:
         if not error and best.document.language != language:
             # A shorter quote, when the first is not kept, has fewer figures and terms to get wrong
             # ("175 billion yuan" came back as 175亿元, a tenth of it).
-            for budget in (80, 40):
-                translated = self._translate(self._select_sentences(best.measure.text, plan_tokens, budget), language)
-                if translated:
-                    break
+            try:
+                for budget in (80, 40):
+                    translated = self._translate(self._select_sentences(best.measure.text, plan_tokens, budget),
+                                                 language)
+                    if translated:
+                        break
+            except BackendError as exc:  # the original is quoted, with the notice that the model failed
+                log.warning("translation failed, quoting the original: %s", exc)
+                error = str(exc)
         if language == "zh":
             body = (f"最相关的措施是{label}，译文如下：“{translated}”[1]" if translated
                     else f"最相关的措施是{label}，原文如下：“{to_simplified(quote)}”[1]")
@@ -653,13 +663,10 @@ class Assistant:
 
     def _translate(self, text: str, language: str) -> str | None:
         """The model's translation of a quoted measure, kept only when it comes back in the target
-        language with exactly the figures of the source (a translation may not add or drop a number)."""
+        language with exactly the figures of the source (a translation may not add or drop a number).
+        A failed call raises BackendError."""
         messages = self._translation_messages(text, language)
-        try:
-            out = "".join(self._cached_stream(self.llm, messages, max_tokens=2 * self._count(text) + 40))
-        except BackendError as exc:
-            log.warning("translation failed, quoting the original: %s", exc)
-            return None
+        out = "".join(self._cached_stream(self.llm, messages, max_tokens=2 * self._count(text) + 40))
         out = strip_markers(self._to_language(out, language)).strip().strip("\"“”「」").strip()
         out = self._mend_chinese(out) if language == "zh" else self._mend_english(out)
         # Every figure it states must be the source's, and every figure the source writes in digits

@@ -806,7 +806,7 @@ def fault_check(rig: Rig, n_questions: int = 6, timeout_s: float | None = None) 
     rows: list[dict] = []
     for fault in ("killed", "stalled"):
         if fault == "killed":
-            llm = rig.model(fail_after=3)
+            llm = rig.model(fail_after=1)  # mid-reply for short replies too (the check, a translation)
             changes: dict[str, Any] = {}
         else:
             llm = rig.model(stall_s=60 * timeout_s, stall_at=0 if not rig.fake else 1)
