@@ -306,24 +306,24 @@ class Assistant:
         if llm is not None:
             hits = self._rerank(llm, hits, query, set(plan.tokens), timings)
         evidence = self._evidence(hits, set(plan.tokens))
+        # A shown sentence must cite [1] (see `pending` below), and one citing [1] in the other language
+        # is a translation the small model seldom gets past verification: on the evaluation set 4 replies
+        # in 59 did. Over such a lead the check and the quote come without waiting for a reply that would
+        # be thrown away; the check sees the answer prompt with [1] alone (its stored state, then about a
+        # hundred tokens) and no reply, as after NOT_COVERED, and it decides as it did after the whole
+        # prompt and a reply on 84 of the 86 such items.
+        crossed = evidence[0].document.language != language
         try:
             if llm is None:
                 llm = self.llm
-            messages = self._messages(question, query, language, evidence)
+            messages = self._messages(question, query, language, evidence[:1] if crossed else evidence)
         except BackendError as exc:
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
             return
         quantity = bool(QUANTITY_QUESTION.search(question))
-        if evidence[0].document.language != language:
-            # A shown sentence must cite [1] (see `pending` below), and one citing [1] in the other
-            # language is a translation the small model seldom gets past verification: on the
-            # evaluation set 4 replies in 59 did. The check and the quote come without waiting for
-            # a reply that would be thrown away; the check sees the answer prompt with [1] alone (its
-            # stored state, then about a hundred tokens) and no reply, as after NOT_COVERED, and it
-            # decides as it did after the whole prompt and a reply on 84 of the 86 such items.
+        if crossed:
             try:
-                on_point = self._answers(llm, self._messages(question, query, language, evidence[:1]), "",
-                                         evidence[0], query)
+                on_point = self._answers(llm, messages, "", evidence[0], query)
             except BackendError as exc:  # as when generation fails: the quote, untranslated, with the notice
                 log.warning("the check failed, answering extractively: %s", exc)
                 yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
@@ -579,8 +579,9 @@ class Assistant:
         question. Nothing it wrote survived verification (or it was not asked to write), so quoting is
         only right when the measure itself is on point; asked as a follow-up turn, llama.cpp reuses the
         prompt already evaluated and the check costs a few dozen tokens. Any reply but a clear NO keeps
-        the quote; a failed call raises BackendError. (Asked right after the measure, without the answer prompt's question and instruction,
-        the model says NO to most questions it answers: 49 of 55 answered cross-lingual items.)"""
+        the quote; a failed call raises BackendError. (Asked right after the measure, without the answer
+        prompt's question and instruction, the model says NO to most questions it answers: 49 of 55
+        answered cross-lingual items.)"""
         follow = messages + [{"role": "assistant", "content": raw.strip() or "-"},
                              {"role": "user", "content": self.prompts["relevance"].render(
                                  n=str(chosen.n), question=question)}]
@@ -696,9 +697,9 @@ class Assistant:
         for fragment in fragments:
             english = self.retriever.glossary.english(to_simplified(fragment))
             if english is None:
-                messages = [{"role": "user", "content": self.prompts["translate"].render(target="English", text=fragment)}]
                 try:
-                    english = "".join(self._cached_stream(self.llm, messages, max_tokens=16))
+                    english = "".join(self._cached_stream(self.llm, self._translation_messages(fragment, "en"),
+                                                          max_tokens=16))
                 except BackendError:
                     return text
                 english = english.strip().strip("\"“”.。").strip()
