@@ -1,4 +1,5 @@
-"""Consultation records: every question and its answer in SQLite, personal data redacted first.
+"""Consultation records: every question and its answer in SQLite, personal data redacted first
+(`privacy.redact`).
 
 One table, `consultations`, versioned by `PRAGMA user_version` and migrated forward on open. The
 database runs in WAL mode so the insights page can read while the server writes. One connection
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import sqlite3
 import threading
@@ -18,37 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from .privacy import private_file, redact
 from .types import Answer
 
 log = logging.getLogger(__name__)
-
-# Order matters: an 18-character ID number contains 11-digit runs a phone pattern would take.
-_REDACTIONS: tuple[tuple[re.Pattern, str], ...] = (
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"), "[email]"),
-    (re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"), "[id]"),
-    (re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)"), "[phone]"),
-)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def redact(text: str | None) -> str:
-    """Replace mainland mobile numbers, resident ID numbers and e-mail addresses.
-
-    Example:
-        >>> redact("call 13812345678 or mail li@example.cn, ID 11010519491231002X")
-        'call [phone] or mail [email], ID [id]'
-    """
-    if not text:
-        return text or ""
-    # SQLite stores UTF-8, which cannot hold an unpaired surrogate (JSON can spell one: "\ud800");
-    # one such character must not cost the whole record.
-    text = _SURROGATE.sub("\ufffd", text)
-    for pattern, placeholder in _REDACTIONS:
-        text = pattern.sub(placeholder, text)
-    return text
-
 
 # Each entry moves the schema up one version; never edit an entry once released, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -133,8 +106,7 @@ class Records:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # the records hold what the public asked: owner-only, also -wal and -shm
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row

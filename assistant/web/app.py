@@ -16,8 +16,9 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
 from ..records import Records  # noqa: E402
-from . import api, insights_page  # noqa: E402
+from . import api, clients, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
+from .guard import Guard  # noqa: E402
 from .worker import InferenceWorker  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,14 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type", "Authorization", "X-Session-Id"],
                        expose_headers=["X-Record-Ref", "Retry-After"], allow_credentials=False)
+    # Outermost, so that nothing (CORS included) sees a request it refuses.
+    body = api.max_body(settings)
+    app.add_middleware(Guard, settings=settings, limits={
+        "/api/ask": body, "/v1/chat/completions": body, "/api/feedback": api.FEEDBACK_MAX_BODY,
+        "/insights/login": insights_page.LOGIN_MAX_BODY, "/insights/logout": 1024})
     app.include_router(api.build_router(ctx))
     app.include_router(insights_page.build_router(ctx))
-
-    # No part of the chat takes files; Gradio's upload route would still accept them, so it is
-    # answered here first (parent routes win over the mount).
-    @app.post("/gradio_api/upload", include_in_schema=False)
-    def no_uploads():
-        raise api.ApiError(403, "uploads_disabled", "this server does not accept files")
+    app.include_router(clients.build_router(settings, ctx.identity))
 
     demo, css = build_ui(ctx)
     # Enough Gradio queue for everyone the worker could take plus a margin; the worker, not this
