@@ -31,9 +31,10 @@ OWN_PREFIXES = ("/api/", "/v1/")
 # request this list refuses), by method. Everything else Gradio serves is refused.
 GRADIO_ROUTES: dict[str, re.Pattern] = {
     "GET": re.compile(r"/|/config/?|/theme\.css|/favicon\.ico|/robots\.txt|/(?:assets|static)/[^?]+"
-                      r"|/gradio_api/(?:queue/data|heartbeat/[A-Za-z0-9_-]+|startup-events|theme\.css)"),
+                      r"|/gradio_api/(?:queue/data|heartbeat/[A-Za-z0-9_-]+)"),
     "HEAD": re.compile(r"/"),
-    "POST": re.compile(r"/gradio_api/(?:queue/join|cancel)"),
+    # run/predict carries the events set up with queue=False (language switch, sources, thumbs).
+    "POST": re.compile(r"/gradio_api/(?:queue/join|cancel|run/predict)"),
 }
 
 GRADIO_BODY_LIMIT = 256_000
@@ -110,8 +111,8 @@ class Guard:
         origin = origin.strip().rstrip("/")
         if origin in self.origins:
             return True
-        if origin == "null":  # a sandboxed frame or a file: page
-            return False
+        if origin == "null":  # a sandboxed frame, a file: page, or a page sending no referrer
+            return headers.get("sec-fetch-site") == "same-origin"
         host = headers.get("host", "")
         peer = scope["client"][0] if scope.get("client") else None
         if self.identity.trusted(peer) and headers.get("x-forwarded-host"):
