@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from ..errors import CorpusError
@@ -66,7 +67,7 @@ _MONTH = "(?:" + "|".join(_MONTHS) + ")"
 _DATE_EN_TEXT = rf"{_MONTH} \d{{1,2}}, \d{{4}}|\d{{1,2}} {_MONTH} \d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}"
 _DATE_ZH_TEXT = f"(?:\\d{{4}}|[{_CN_COUNT}]{{4}})年[\\d{_CN_COUNT}]{{1,3}}月[\\d{_CN_COUNT}]{{1,3}}日"
 _DATE_EN = re.compile(rf"^\(?({_DATE_EN_TEXT})\)?$")
-_DATE_ZH = re.compile(f"^[(（]?({_DATE_ZH_TEXT})[)）]?$")
+_DATE_ZH = re.compile(f"^[(（]?({_DATE_ZH_TEXT})[)）]?(?:印发|发布)?$")
 _DOCNO_EN = re.compile(r"^([A-Z][A-Za-z]{0,9}(?:\s+[A-Z][A-Za-z]{0,9}){0,5}\s*[(\[]\d{4}[)\]]\s*No\.\s*\d+)$")
 _DOCNO_ZH = re.compile(r"^(\S{1,10}?)\s*[〔\[【]\s*(\d{4})\s*[〕\]】]\s*(?:第\s*)?(\d{1,4})\s*号$")
 _ORG_EN = re.compile(r"(Office|Government|Commission|Bureau|Municipality|Committee|Administration)$")
@@ -266,7 +267,9 @@ def _build_tree(lines: list[str], zh: bool) -> tuple[list[str], list[_Node], lis
     stack: list[_Node] = []
     closing: list[str] = []
     for i, line in enumerate(lines):
-        if closing or (stack and _is_closing(lines, i, zh)):
+        waiting = bool(stack) and not stack[-1].body and not stack[-1].children \
+            and not _is_sentence(stack[-1].title, zh)
+        if closing or (stack and not waiting and _is_closing(lines, i, zh)):
             closing.append(line)
             continue
         dept = _DEPARTMENTS.match(line) or (_DEPARTMENTS_ZH.match(to_simplified(line)) if zh else None)
@@ -297,15 +300,32 @@ def _build_tree(lines: list[str], zh: bool) -> tuple[list[str], list[_Node], lis
 
 
 # ---------------------------------------------------------------- measures
-def _split_title(title: str, zh: bool) -> tuple[str, str]:
+def _split_title(title: str, zh: bool, max_words: int = 40) -> tuple[str, str]:
     """Split "Title. Body..." / "标题。正文" printed on one line into title and body."""
     if zh:
         m = re.match(r"^【([^】]{1,30})】(.+)$", title) or re.match(r"^([^。，；]{1,30}?)[。](.+)$", title)
     else:
         m = re.match(r"^(.{3,160}?[a-z)”\"])\.\s+(\S.+)$", title)
+        if m and len(m.group(1).split()) > max_words:  # a first sentence, not a title
+            m = None
     if m:
         return m.group(1).strip(), m.group(2).strip()
     return title.rstrip("。."), ""
+
+
+_TRAILING_DEPARTMENTS_ZH = re.compile(r"[(（](?:责任|牵头|负责|实施)(?:单位|部门)[:：]([^()（）]+)[)）]$")
+_TRAILING_DEPARTMENTS_EN = re.compile(r"\s*\(Responsible (?:departments?|units?|entity|entities)\s*:\s*([^()]+)\)$", re.I)
+
+
+def _trailing_departments(text: str, zh: bool, known: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """'…给予奖励。(责任单位:区科技局、区财政局)' -> the text without it, and the departments it names."""
+    if known:
+        return text, known
+    m = (_TRAILING_DEPARTMENTS_ZH if zh else _TRAILING_DEPARTMENTS_EN).search(to_simplified(text) if zh else text)
+    if not m:
+        return text, known
+    names = _split_departments_zh(m.group(1)) if zh else _split_departments(m.group(1))
+    return text[:m.start()].rstrip(), names
 
 
 def _is_sentence(text: str, zh: bool) -> bool:
@@ -350,6 +370,8 @@ def _label(doc: Document, path: tuple[_Node, ...], node: _Node, title: str, zh: 
         title_s = to_simplified(title)
         if node.style == ARTICLE:
             return f"{doc.short_title_zh} 第{node.number}条 {title_s}".rstrip()
+        if node.rank > 2 and len(path) >= 2 and path[1].rank == 2:  # 二(一)1 科技型中小企业
+            return f"{doc.short_title_zh} {path[0].number}({path[1].number}){node.number} {title_s}".rstrip()
         if node.rank == 2 and path:  # 三(二) 智慧监管
             return f"{doc.short_title_zh} {path[0].number}({node.number}) {title_s}".rstrip()
         where = f"{path[0].number}、" if path and restarts else ""
@@ -366,7 +388,8 @@ def _label(doc: Document, path: tuple[_Node, ...], node: _Node, title: str, zh: 
 def _measures(roots: list[_Node], doc: Document, zh: bool) -> tuple[list[Measure], list[str]]:
     out: list[Measure] = []
     warnings: list[str] = []
-    seen: dict[str, int] = {}
+    full_ids: list[str] = []
+    tops: list[int] = []
     restarts = _restarts_per_section(roots)
 
     def visit(node: _Node, path: tuple[_Node, ...]) -> None:
@@ -380,7 +403,7 @@ def _measures(roots: list[_Node], doc: Document, zh: bool) -> tuple[list[Measure
         # A measure title printed together with its text ("1. Focusing on key areas. In line with...").
         title, inline = node.title, ""
         if not node.body or node.rank == 2 and zh or node.style == ARTICLE:
-            title, inline = _split_title(node.title, zh)
+            title, inline = _split_title(node.title, zh, 10 if node.style == ARTICLE else 40)
         if not inline and title and _is_sentence(node.title, zh):
             title, inline = "", node.title  # no title: the heading's line is the measure's text
         parts = ([inline] if inline else []) + node.body
@@ -388,20 +411,14 @@ def _measures(roots: list[_Node], doc: Document, zh: bool) -> tuple[list[Measure
         if not text:
             raise CorpusError(f"{doc.source_file}: measure {node.number} '{title[:40]}' has no text")
         top = path[0] if path else node
-        if node.style == ARTICLE:
+        if node.style == ARTICLE or not path:
             measure_id = f"{doc.doc_id}#{_arabic(node.number)}"
-        elif path:
-            measure_id = f"{doc.doc_id}#{_roman_of(top.number)}.{_arabic(node.number)}"
         else:
-            measure_id = f"{doc.doc_id}#{_arabic(node.number)}"
-        if measure_id in seen and path:
-            # Numbering that restarts below the top section: every level names the measure.
-            measure_id = f"{doc.doc_id}#{_roman_of(top.number)}." + ".".join(
-                _arabic(n.number) for n in path[1:] + (node,))
-        seen[measure_id] = seen.get(measure_id, 0) + 1
-        if seen[measure_id] > 1:
-            measure_id = f"{measure_id}-{seen[measure_id]}"
-            warnings.append(f"measure number {node.number} occurs twice in one place; the second is {measure_id}")
+            measure_id = f"{doc.doc_id}#{_roman_of(top.number)}.{_arabic(node.number)}"
+        full_ids.append(f"{doc.doc_id}#{_roman_of(top.number)}." + ".".join(
+            _arabic(n.number) for n in path[1:] + (node,)) if path and node.style != ARTICLE else measure_id)
+        tops.append(id(top))
+        text, departments = _trailing_departments(text, zh, node.departments)
         out.append(Measure(
             measure_id=measure_id,
             doc_id=doc.doc_id,
@@ -409,12 +426,23 @@ def _measures(roots: list[_Node], doc: Document, zh: bool) -> tuple[list[Measure
             title=title,
             section_path=tuple(_heading_text(p, zh) for p in path),
             text=text,
-            departments=node.departments,
+            departments=departments,
             label=_label(doc, path, node, title, zh, restarts),
         ))
 
     for root in roots:
         visit(root, ())
+    # Numbering that restarts below the top section: where two measures would share an id, every level
+    # of the tree names them.
+    counts = Counter(m.measure_id for m in out)
+    crowded = {top for m, top in zip(out, tops, strict=True) if counts[m.measure_id] > 1}
+    out = [replace(m, measure_id=full) if top in crowded else m
+           for m, full, top in zip(out, full_ids, tops, strict=True)]
+    counts = Counter(m.measure_id for m in out)
+    if len(counts) < len(out):
+        doubled = sorted(k for k, n in counts.items() if n > 1)
+        raise CorpusError(f"{doc.source_file}: two measures are numbered alike in one place ({', '.join(doubled)}); "
+                          f"fix the numbering")
     return out, warnings
 
 
@@ -430,9 +458,12 @@ class _Meta:
     validity_text: str | None = None
 
 
+_ARTICLE_PREFIX = re.compile(f"^(?:第[{_CN_COUNT}\\d]+条\\s*|Article\\s+\\w+[.:]?\\s+)")
+
+
 def _sentence_around(line: str, found: str) -> str:
     sentence = re.search(r"[^.。]*" + re.escape(found) + r"[^.。]*[.。]?", line)
-    return sentence.group(0).strip() if sentence else found
+    return _ARTICLE_PREFIX.sub("", sentence.group(0).strip() if sentence else found)
 
 
 def _find_title(head: list[str], zh: bool) -> str | None:
@@ -472,7 +503,7 @@ def _find_metadata(preamble: list[str], body: list[str], closing: list[str], zh:
     org = _ORG_ZH if zh else _ORG_EN
     for i, line in enumerate(head):
         if meta.doc_number is None:
-            m = (_DOCNO_ZH if zh else _DOCNO_EN).match(line)
+            m = _DOCNO_ZH.match(to_simplified(line)) if zh else _DOCNO_EN.match(line)
             if m:
                 meta.doc_number = f"{m.group(1)}〔{m.group(2)}〕{m.group(3)}号" if zh else re.sub(r"\s+", " ", m.group(1))
         if meta.issued is None:
