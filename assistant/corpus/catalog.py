@@ -26,6 +26,7 @@ class CatalogEntry:
     title: str | None = None
     issuer: str | None = None
     supersedes: str | None = None
+    original: str | None = None  # the file it was added from, under the library folder
 
 
 def read_catalog_json(seeds_dir: Path) -> dict:

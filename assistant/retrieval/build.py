@@ -88,7 +88,7 @@ def without_instructions(parsed: ParsedDocument) -> tuple[ParsedDocument, int]:
         if kept:
             joiner = " " if parsed.document.language == "en" else ""
             measures.append(replace(m, text=joiner.join(kept)))
-    return ParsedDocument(parsed.document, tuple(measures)), removed
+    return replace(parsed, measures=tuple(measures)), removed
 
 
 def seed_files(seeds_dir: Path) -> list[Path]:
