@@ -67,6 +67,12 @@ EXPECTED = [
              {"5": ("Lakeside District Economy and Information Technology Commission", "Lakeside District Finance Bureau"),
               "7": ()},
              {"4": "RMB 0.1 per kilowatt-hour", "2": "not eligible", "6": "interest discount of 30%"}),
+    Expected("lakeside-articles-2023.txt", "en", "Interim Measures of Lakeside District for Supporting Green and "
+             "Low-Carbon Enterprises", "LDPG [2023] No. 4", "Lakeside District People's Government", "Lakeside",
+             date(2023, 2, 10), date(2023, 3, 1), date(2026, 2, 28), tuple(str(i) for i in range(1, 7)),
+             {"4": "Article 4 — Rooftop solar power", "6": "Article 6"}, {"5": ("Lakeside District Economy and "
+                                                                                 "Information Technology Commission",)},
+             {"4": "RMB 0.05 per kilowatt-hour"}),
     Expected("riverside-manufacturing.pdf", "en", "Several Measures of Riverside District on Supporting Advanced "
              "Manufacturing", "RDPG [2025] No. 21", "Riverside District People's Government", "Riverside",
              date(2025, 11, 20), date(2026, 1, 1), date(2028, 12, 31),

@@ -135,6 +135,16 @@ def test_a_failing_build_leaves_library_and_index_as_they_were(library, capsys, 
     assert (_snapshot(seeds), _snapshot(index)) == before
 
 
+def test_the_earlier_edition_is_proposed_when_the_newer_one_is_added(library, tmp_path):
+    seeds, index = library
+    (seeds / "001_lakeside.txt").rename(tmp_path / "lakeside-2026.txt")
+    (seeds / "catalog.json").unlink(missing_ok=True)
+    shutil.copy(DOCS / "lakeside-articles-2023.txt", seeds / "001_lakeside-2023.txt")
+    draft = prepare(tmp_path / "lakeside-2026.txt", seeds)
+    assert draft.document.doc_id == "lakeside-2026"
+    assert len(draft.proposed_supersedes) == 1 and draft.proposed_supersedes[0].startswith("lakeside-2023")
+
+
 def test_a_newer_version_is_proposed_as_superseding(library, capsys, tmp_path):
     seeds, _ = library
     newer = (DOCS / "qinglan-articles.txt").read_text(encoding="utf-8").replace("2026年2月10日", "2027年2月10日") \
