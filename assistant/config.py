@@ -77,6 +77,9 @@ class Settings(BaseSettings):
                                 description="Kiosk: seconds without activity before the conversation is cleared")
     staff_password: SecretStr = Field(SecretStr(""), description="Password of the /insights page (empty: page "
                                                                  "disabled); prefer the JXA_STAFF_PASSWORD variable")
+    index_watch_s: float = Field(5.0, ge=0, le=3600,
+                                 description="Seconds between checks for a changed index, which a running server "
+                                             "then switches to between two questions (0: never)")
     retention_days: int = Field(180, ge=0, le=3650,
                                 description="Consultation records older than this are deleted (0: keep forever)")
 

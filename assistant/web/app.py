@@ -19,6 +19,7 @@ from ..records import Records  # noqa: E402
 from . import api, clients, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
 from .guard import Guard  # noqa: E402
+from .reload import IndexWatcher  # noqa: E402
 from .worker import InferenceWorker  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,20 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     ctx = WebContext(settings=settings, assistant=assistant, worker=worker, records=records, kiosk=kiosk,
                      limiter=RateLimiter(settings.rate_limit_per_min))
 
+    watcher = IndexWatcher(ctx, settings.index_watch_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         if load_model and not assistant.ready:
             worker.load_model()
+        watcher.start()
         yield
+        watcher.stop()
         worker.close()
 
     app = FastAPI(title="Jing Xiao A", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
+    app.state.index_watcher = watcher
     api.install_error_handlers(app)
     origins = settings.cors_origin_list
     # Always installed: with our own CORSMiddleware Gradio adds none of its own, so an empty list

@@ -395,4 +395,7 @@ def build_router(ctx: WebContext) -> APIRouter:
         return Response(body, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="policy-gaps-{days}d.csv"', **SECURITY_HEADERS})
 
+    from .library_page import build_router as library_router  # the same login, under the cookie's path
+
+    router.include_router(library_router(ctx, auth.authorized, _page, login_form))
     return router

@@ -73,10 +73,17 @@ class ChatUI:
         self.ctx = ctx
         self.kiosk = ctx.kiosk
         self.default_lang = ctx.settings.ui_language
-        data = ctx.assistant.retriever.data
-        self.documents, self.measures = data.documents, data.measures
         self.starters = {lang: starter_questions(self.documents, self.measures, lang, N_STARTERS)
                          for lang in LANGUAGES}
+
+    # The index the server answers from now: it changes when staff publish a document.
+    @property
+    def documents(self):
+        return self.ctx.assistant.retriever.data.documents
+
+    @property
+    def measures(self):
+        return self.ctx.assistant.retriever.data.measures
 
     # ---------------------------------------------------------------- rendering
     def render_chat(self, turns: list[dict], lang: str, live: dict | None = None) -> list[dict]:

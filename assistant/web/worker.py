@@ -221,6 +221,22 @@ class InferenceWorker:
                 return  # running or done: the worker sees the flag
         job._events.put(_DONE)
 
+    def run_between_questions(self, task: Callable[[], None]) -> None:
+        """Run `task` on the worker thread after the question being answered, before the next one."""
+        with self._cond:
+            self._pending.appendleft(task)
+            self._cond.notify()
+
+    def use_assistant(self, assistant: Assistant) -> None:
+        """Answer from now on with `assistant` (on the worker thread, between questions); its missing
+        prefix states and sentence table are prepared in idle time as at start."""
+        self.assistant = assistant
+        with self._cond:
+            self._idle.clear()
+        if assistant.ready:
+            self._guard_model()
+            self._queue_warming()
+
     def _guard_model(self) -> None:
         """Put the loaded model behind a hard deadline (see deadline.py), once."""
         # The Assistant exposes no setter; the web layer owns this policy, so it swaps the instance.
