@@ -178,6 +178,15 @@ def test_a_chunked_body_is_cut_off_at_the_limit_while_it_is_read(serve, path):
     assert httpx.get(s.url + "/healthz", timeout=10).status_code == 200
 
 
+def test_a_chunked_upload_to_the_library_stops_at_the_document_limit(serve):
+    from assistant.corpus.read import MAX_BYTES
+
+    s = serve()
+    sent, status = _chunked_flood(s.port, "/insights/library/preview", total_mb=200,
+                                  content_type="multipart/form-data; boundary=x")
+    assert sent < MAX_BYTES / 2**20 + 16 and status in (413, 0), (sent, status)
+
+
 def test_a_declared_oversized_body_is_refused_before_it_is_sent(serve):
     s = serve()
     sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)

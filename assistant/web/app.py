@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
+from ..corpus.read import MAX_BYTES as UPLOAD_MAX_BYTES  # noqa: E402
 from ..records import Records  # noqa: E402
 from . import api, clients, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
@@ -79,7 +80,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     body = api.max_body(settings)
     app.add_middleware(Guard, settings=settings, limits={
         "/api/ask": body, "/v1/chat/completions": body, "/api/feedback": api.FEEDBACK_MAX_BODY,
-        "/insights/login": insights_page.LOGIN_MAX_BODY, "/insights/logout": 1024})
+        "/insights/login": insights_page.LOGIN_MAX_BODY, "/insights/logout": 1024,
+        "/insights/library/preview": UPLOAD_MAX_BYTES + 256_000})  # one document and its form
     app.include_router(api.build_router(ctx))
     app.include_router(insights_page.build_router(ctx))
     app.include_router(clients.build_router(settings, ctx.identity))

@@ -128,6 +128,9 @@ class StaffAuth:
             self._tokens[token] = (expiry, now)
         return True
 
+    def authorized(self, request: Request) -> bool:
+        return self.check(request).ok
+
     def check(self, request: Request) -> Verdict:
         """A request to a staff page: its login token, or its Basic credentials."""
         if not self.enabled:
