@@ -52,7 +52,7 @@ def register(sub, common) -> None:
                        help="load, faults and hostile input against a real local server; prints the figures")
     p.add_argument("--fake", action="store_true",
                    help="fake-timed model (0.05 s per piece) and fake-lexical embedder: fast, for CI")
-    p.add_argument("--only", default="abcdefgh", help="which checks, e.g. 'ade' (default: all of abcdefgh)")
+    p.add_argument("--only", default="abcdefghi", help="which checks, e.g. 'ade' (default: all of abcdefghi)")
     p.add_argument("--sessions", type=int, help="(a) concurrent sessions (default 20 fake, 4 real)")
     p.add_argument("--per-session", type=int, help="(a) questions per session (default 5 fake, 2 real)")
     p.add_argument("--fault-questions", type=int, help="(c) questions per fault (default 6 fake, 3 real)")
