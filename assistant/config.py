@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     llm_model: Path | None = Field(None, description="GGUF file for llama-cpp; default: the bundled Qwen2.5 1.5B")
     llm_remote_model: str = Field("default", description="Model name sent to a remote OpenAI-compatible server")
     llm_api_key: str = Field("", description="API key for a remote server, if it needs one")
+    llm_remote_vocab: bool = Field(True, description="Format and count a remote server's prompts with the tokenizer "
+                                                     "of llm_model (the served GGUF): exact budgets, and the "
+                                                     "rerank's scores from prompt log-probabilities")
     llm_threads: int = Field(2, ge=1, le=64, description="CPU threads for llama.cpp")
     llm_ctx: int = Field(4096, ge=1024, le=32768, description="Context window in tokens")
     llm_max_tokens: int = Field(320, ge=32, le=2048, description="Most tokens one answer may generate")
