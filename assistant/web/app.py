@@ -15,8 +15,8 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
-from ..corpus.read import MAX_BYTES as UPLOAD_MAX_BYTES  # noqa: E402
-from ..records import Records  # noqa: E402
+from ..corpus.read import MAX_BYTES as MAX_DOCUMENT_BYTES  # noqa: E402
+from ..records import open_records  # noqa: E402
 from . import api, clients, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
 from .guard import Guard  # noqa: E402
@@ -47,7 +47,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     from .ui import build_ui
 
     assistant = assistant or Assistant.from_settings(settings)
-    records = Records(settings.db_path)
+    records = open_records(settings)
     purged = records.purge(settings.retention_days)
     if purged:
         log.warning("deleted %d consultation records older than %d days", purged, settings.retention_days)
@@ -81,7 +81,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     app.add_middleware(Guard, settings=settings, limits={
         "/api/ask": body, "/v1/chat/completions": body, "/api/feedback": api.FEEDBACK_MAX_BODY,
         "/insights/login": insights_page.LOGIN_MAX_BODY, "/insights/logout": 1024,
-        "/insights/library/preview": UPLOAD_MAX_BYTES + 256_000})  # one document and its form
+        # a document upload: the reader's own limit plus the multipart envelope
+        "/insights/library/preview": MAX_DOCUMENT_BYTES + 64_000})
     app.include_router(api.build_router(ctx))
     app.include_router(insights_page.build_router(ctx))
     app.include_router(clients.build_router(settings, ctx.identity))
@@ -89,8 +90,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     demo, css = build_ui(ctx)
     # Enough Gradio queue for everyone the worker could take plus a margin; the worker, not this
     # number, is what keeps two generations from running at once.
-    # api_open=False: the answer event is reachable only through the queue, not run/predict.
-    demo.queue(max_size=4 * (settings.queue_size + 1) + 8, default_concurrency_limit=1, api_open=False)
+    demo.queue(max_size=4 * (settings.queue_size + 1) + 8, default_concurrency_limit=1)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
     return gr.mount_gradio_app(app, demo, path="/", footer_links=[], run_history=False, show_error=False,

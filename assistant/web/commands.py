@@ -23,15 +23,15 @@ def cmd_serve(args, settings) -> int:
 
 def cmd_insights(args, settings) -> int:
     from ..insights import compute, gaps_csv, render_text
-    from ..records import Records
+    from ..records import open_records
 
-    records = Records(settings.db_path)
+    records = open_records(settings)
     if args.purge:
         if settings.retention_days <= 0:
             print("retention_days is 0 (keep forever): nothing deleted")
         else:
             n = records.purge(settings.retention_days)
-            print(f"deleted {n} records older than {settings.retention_days} days from {settings.db_path}")
+            print(f"deleted {n} records older than {settings.retention_days} days from {records!r}")
         if not args.csv and not args.summary:
             return 0
     since = datetime.now(UTC) - timedelta(days=args.days) if args.days else None

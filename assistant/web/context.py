@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..answering.assistant import Assistant
 from ..config import Settings
-from ..records import Records
+from ..records import RecordStore
 from .clients import ClientIdentity
 from .worker import InferenceWorker
 
@@ -59,7 +59,7 @@ class WebContext:
     settings: Settings
     assistant: Assistant
     worker: InferenceWorker
-    records: Records
+    records: RecordStore
     kiosk: bool = False
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     identity: ClientIdentity = field(init=False)

@@ -400,5 +400,5 @@ def build_router(ctx: WebContext) -> APIRouter:
 
     from .library_page import build_router as library_router  # the same login, under the cookie's path
 
-    router.include_router(library_router(ctx, auth.authorized, _page, login_form))
+    router.include_router(library_router(ctx, lambda request: auth.check(request).ok, _page, login_form))
     return router
