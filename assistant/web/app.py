@@ -90,7 +90,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     demo, css = build_ui(ctx)
     # Enough Gradio queue for everyone the worker could take plus a margin; the worker, not this
     # number, is what keeps two generations from running at once.
-    demo.queue(max_size=4 * (settings.queue_size + 1) + 8, default_concurrency_limit=1)
+    # api_open=False: the answer event is reachable only through the queue, not run/predict.
+    demo.queue(max_size=4 * (settings.queue_size + 1) + 8, default_concurrency_limit=1, api_open=False)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
     return gr.mount_gradio_app(app, demo, path="/", footer_links=[], run_history=False, show_error=False,

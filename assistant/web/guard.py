@@ -22,18 +22,19 @@ from .clients import ClientIdentity
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-# Our own routes; under /api, /v1 and /insights the product answers unknown paths itself with a 404.
-OWN_EXACT = {"/healthz", "/readyz", "/insights", "/insights/login", "/insights/logout", "/insights/gaps.csv",
-             "/kiosk/enroll"}
+# Our own routes; under /api and /v1 the API answers unknown paths itself with its JSON 404.
+# Gradio has no route under /insights/.
+OWN_EXACT = {"/healthz", "/readyz", "/insights", "/kiosk/enroll"}
 OWN_PREFIXES = ("/api/", "/v1/", "/insights/")
 
 # Gradio 6's routes that the chat page calls (watched in the browser tests, which fail on any
 # request this list refuses), by method. Everything else Gradio serves is refused.
 GRADIO_ROUTES: dict[str, re.Pattern] = {
     "GET": re.compile(r"/|/config/?|/theme\.css|/favicon\.ico|/robots\.txt|/(?:assets|static)/[^?]+"
-                      r"|/gradio_api/(?:queue/data|heartbeat/[A-Za-z0-9_-]+|startup-events|theme\.css)"),
+                      r"|/gradio_api/(?:queue/data|heartbeat/[A-Za-z0-9_-]+)"),
     "HEAD": re.compile(r"/"),
-    "POST": re.compile(r"/gradio_api/(?:queue/join|cancel)"),
+    # run/predict carries the events set up with queue=False (language switch, sources, thumbs).
+    "POST": re.compile(r"/gradio_api/(?:queue/join|cancel|run/predict)"),
 }
 
 GRADIO_BODY_LIMIT = 256_000
@@ -110,8 +111,8 @@ class Guard:
         origin = origin.strip().rstrip("/")
         if origin in self.origins:
             return True
-        if origin == "null":  # a sandboxed frame or a file: page
-            return False
+        if origin == "null":  # a sandboxed frame, a file: page, or a page sending no referrer
+            return headers.get("sec-fetch-site") == "same-origin"
         host = headers.get("host", "")
         peer = scope["client"][0] if scope.get("client") else None
         if self.identity.trusted(peer) and headers.get("x-forwarded-host"):
