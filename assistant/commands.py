@@ -7,7 +7,9 @@ from __future__ import annotations
 def register_extra(sub, common) -> None:
     """Attach the extra sub-commands; each imports its heavy modules only when run."""
     from .evaluation.commands import register as register_evaluation
+    from .matching.commands import register as register_matching
     from .web.commands import register as register_web
 
     register_evaluation(sub, common)
     register_web(sub, common)
+    register_matching(sub, common)

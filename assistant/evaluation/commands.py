@@ -43,9 +43,10 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full)")
-    p.add_argument("what", choices=["search", "answer"])
+    p.add_argument("what", choices=["search", "answer", "match"])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench)")
+    p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("hardening", parents=[common],
@@ -172,6 +173,10 @@ def _print_headline(report: dict) -> None:
 def cmd_bench(args, settings) -> int:
     from . import metrics as M
 
+    if args.what == "match":
+        from ..matching.commands import cmd_bench_match
+
+        return cmd_bench_match(args, settings)
     if args.what == "search":
         from ..retrieval import open_retriever
 
