@@ -30,7 +30,9 @@ def register(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="run the evaluation set and write a report to eval/reports/")
     p.add_argument("--set", dest="eval_set", type=Path, default=EVAL_SET)
     p.add_argument("--quick", action="store_true", help="the quick subset (items marked quick)")
-    p.add_argument("--only", choices=["retrieval", "answers", "all"], default="all")
+    p.add_argument("--only", choices=["retrieval", "answers", "match", "all"], default="all",
+                   help="'match': the policy health check's profiles alone (no model)")
+    p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="health-check profiles")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain baseline pipeline")
     p.add_argument("--compare", type=Path, help="an earlier report's JSON: show deltas against it")
     p.add_argument("--calibrate", action="store_true",
@@ -85,6 +87,10 @@ def cmd_eval(args, settings) -> int:
     from .dataset import load_items
     from .runner import breakdown, retrieval_table, run_baseline, run_product, summarize
 
+    if args.only in ("match", "all"):
+        _eval_match(args, settings)
+        if args.only == "match":
+            return 0
     # Reproducible replies, and no timeouts from a busy machine: latency is measured by `jxa bench`.
     settings = settings.model_copy(update={"llm_temperature": 0.0, "llm_timeout_s": max(settings.llm_timeout_s, 300.0)})
     embedder = get_embedder(settings.embedder)
@@ -149,6 +155,16 @@ def cmd_eval(args, settings) -> int:
         print("CI gate failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+def _eval_match(args, settings) -> None:
+    from . import match_eval
+
+    result = match_eval.run(settings, args.out, args.profiles)
+    print("policy health check (profiles; the test split is never tuned on)")
+    print(match_eval.table(result))
+    missed = match_eval.missed_targets(result["test"])
+    print("test split targets: " + ("all met" if not missed else "missed: " + ", ".join(missed)))
 
 
 def _print_retrieval(table: dict) -> None:

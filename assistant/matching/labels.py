@@ -80,6 +80,7 @@ class MeasureLabels:
     validity_quote: str | None
     corrected: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    strength: tuple[tuple[str, int], ...] = ()  # (kind, weight): how much of the measure is about it
 
     def of(self, category: str) -> list[Term]:
         return [t for t in self.terms if t.category == category]
@@ -100,7 +101,8 @@ class MeasureLabels:
         return MeasureLabels(o["measure_id"], o["doc_id"], o["content_hash"], o["vocabulary"], tuple(o["kinds"]),
                              tuple(term(t) for t in o["terms"]), offers, tuple(o["scope"]),
                              tuple(o["departments"]), o.get("valid_until"), o.get("validity_quote"),
-                             bool(o.get("corrected")), tuple(o.get("notes", ())))
+                             bool(o.get("corrected")), tuple(o.get("notes", ())),
+                             tuple((k, int(n)) for k, n in o.get("strength", ())))
 
 
 def content_hash(measure: Measure, document: Document) -> str:
@@ -127,6 +129,8 @@ def _doc_scope(document: Document, vocab: Vocabulary) -> tuple[str, ...]:
 
 
 def _is_beneficiary(category: str, f: Found, form: str, vocab: Vocabulary, sentence_end: int) -> bool:
+    if vocab.actor and vocab.actor.search(form[f.end:f.end + vocab.actor_window]):
+        return False  # "state-owned enterprises in arrears": the one acting, not the one helped
     if category in _SELF_NAMING:
         return True
     if vocab.nouns is None:
@@ -135,6 +139,17 @@ def _is_beneficiary(category: str, f: Found, form: str, vocab: Vocabulary, sente
     # The enterprise noun must follow before the clause turns: a verb phrase after a comma is another clause.
     window = re.split(r"[,，、;；:：]\s*(?:and |to |we |so |which |as |by )|[。；]", window)[0]
     return bool(vocab.nouns.search(window))
+
+
+def _eligibility(form: str, vocab: Vocabulary) -> re.Match | None:
+    """An eligibility cue about enterprises ("eligible enterprises", "符合条件的企业"), not about a
+    service or a project ("符合条件的政务服务")."""
+    if vocab.cues is None or vocab.nouns is None:
+        return None
+    for cue in vocab.cues.finditer(form):
+        if vocab.nouns.search(form[cue.end():cue.end() + 30]):
+            return cue
+    return None
 
 
 def _places(form: str, text: str, lo: int, hi: int, vocab: Vocabulary) -> list[Term]:
@@ -158,6 +173,7 @@ def make_labels(measure: Measure, document: Document, vocab: Vocabulary) -> Meas
     measure_districts = _districts(title_places, vocab, scope)
     terms: list[Term] = []
     offers: list[Offer] = []
+    previous_bens: list[Term] = []
     pos = 0
     for piece in _SENTENCE_END.split(text):
         if not piece.strip():
@@ -173,8 +189,11 @@ def make_labels(measure: Measure, document: Document, vocab: Vocabulary) -> Meas
             for f in Vocabulary.find(entries, sform):
                 if _is_beneficiary(category, f, sform, vocab, len(sform)):
                     bens.append(Term(category, f.key, text[lo + f.start:lo + f.end], lo + f.start, lo + f.end))
+        if not bens and previous_bens and vocab.anaphora and vocab.anaphora.search(sform):
+            bens = list(previous_bens)  # "a policy package customised for them": those just named
+        previous_bens = bens
         places = _places(form, text, lo, hi, vocab)
-        cue = vocab.cues.search(sform) if vocab.cues else None
+        cue = _eligibility(sform, vocab)
         conditional = Term("condition", "unspecified", text[lo + cue.start():lo + cue.end()], lo + cue.start(),
                            lo + cue.end()) if cue else None
         terms += [Term("kind", f.key, text[lo + f.start:lo + f.end], lo + f.start, lo + f.end) for f in kinds]
@@ -188,20 +207,72 @@ def make_labels(measure: Measure, document: Document, vocab: Vocabulary) -> Meas
         if vocab.departments:
             terms += [Term("department", "department", m.group(0), lo + m.start(), lo + m.end())
                       for m in vocab.departments.finditer(piece)]
-        if kinds:
+        governs = bool(vocab.not_offer and vocab.not_offer.search(sform)) and not (
+            vocab.help and vocab.help.search(sform))
+        if kinds and not governs:
             districts = _districts(places, vocab, scope) or measure_districts
             quote = piece.strip()
             start = lo + piece.index(quote)
             offers.append(Offer(start, start + len(quote), quote, tuple(dict.fromkeys(f.key for f in kinds)),
                                 tuple(_dedupe(bens)), tuple(places), districts, conditional))
+    # A title naming a kind of support ("Facilitating Financing Services") offers it to all the measure is for.
+    title_kinds = Vocabulary.find(vocab.kinds, matching_form(measure.title))
+    if title_kinds:
+        offers.insert(0, Offer(-1, -1, measure.title, tuple(dict.fromkeys(f.key for f in title_kinds)), (),
+                               tuple(title_places), measure_districts))
+        terms += [Term("kind", f.key, measure.title[f.start:f.end], -1, -1) for f in title_kinds]
+    stated = next((o.conditional for o in offers if o.conditional), None)
+    if stated is None:
+        cue = _eligibility(form, vocab)
+        stated = Term("condition", "unspecified", text[cue.start():cue.end()], cue.start(), cue.end()) if cue else None
+    if stated is not None and vocab.conditions_cover_measure:
+        # Eligibility the text names but does not spell out may govern every offer of the measure:
+        # none of them is certain until the department confirms it.
+        offers = [o if o.conditional else replace(o, conditional=stated) for o in offers]
+    offers = _substantial(offers, terms, form, vocab)
+    strength = _strength(offers, terms, form, vocab)
     departments = tuple(dict.fromkeys([*measure.departments, *(t.quote for t in terms if t.category == "department")]))
     labels = MeasureLabels(
         measure_id=measure.measure_id, doc_id=measure.doc_id, content_hash=content_hash(measure, document),
         vocabulary=vocab.digest, kinds=tuple(dict.fromkeys(k for o in offers for k in o.kinds)),
         terms=tuple(terms), offers=tuple(offers), scope=scope, departments=departments,
         valid_until=document.valid_until.isoformat() if document.valid_until else None,
-        validity_quote=document.validity_text)
+        validity_quote=document.validity_text, strength=tuple(sorted(strength.items())))
     return checked(labels, measure)
+
+
+def _substantial(offers: list[Offer], terms: list[Term], form: str, vocab: Vocabulary) -> list[Offer]:
+    """Offers cut to the kinds the measure is about: named in its title, found at least
+    `min_term_hits` times, or in a sentence addressed to enterprises. A passing mention ("an
+    application scenario" in a plan for the park's spatial layout) is not an offer."""
+    rule = vocab.kind_evidence
+    hits: dict[str, int] = {}
+    for t in terms:
+        if t.category == "kind" and t.start >= 0:
+            hits[t.key] = hits.get(t.key, 0) + 1
+    keep: set[str] = set()
+    for o in offers:
+        if o.start < 0 and rule.get("title", True):
+            keep |= set(o.kinds)
+        elif rule.get("enterprise_sentence", True) and vocab.enterprise and vocab.enterprise.search(
+                form[o.start:o.end]):
+            keep |= set(o.kinds)
+    keep |= {k for k, n in hits.items() if n >= int(rule.get("min_term_hits", 2))}
+    cut = [replace(o, kinds=tuple(k for k in o.kinds if k in keep)) for o in offers]
+    return [o for o in cut if o.kinds]
+
+
+def _strength(offers: list[Offer], terms: list[Term], form: str, vocab: Vocabulary) -> dict[str, int]:
+    """How much of the measure is about each kind: 2 for the title, 1 per mention, 1 for a sentence
+    naming enterprises. Used to rank, so a passing mention comes after a measure about it."""
+    out: dict[str, int] = {}
+    for t in terms:
+        if t.category == "kind":
+            out[t.key] = out.get(t.key, 0) + (2 if t.start < 0 else 1)
+    for k in {k for o in offers if o.start >= 0 and vocab.enterprise and vocab.enterprise.search(form[o.start:o.end])
+              for k in o.kinds}:
+        out[k] = out.get(k, 0) + 1
+    return out
 
 
 def _dedupe(terms: list[Term]) -> list[Term]:
@@ -213,8 +284,9 @@ def _dedupe(terms: list[Term]) -> list[Term]:
     return out
 
 
-def _quote_ok(t: Term, text: str) -> bool:
-    return bool(t.quote) and (text[t.start:t.end] == t.quote if t.start >= 0 else t.quote in text)
+def _quote_ok(t: Term, text: str, title: str) -> bool:
+    """The quote is the measure's words: at its offsets in the text, or (offsets -1) in its title."""
+    return bool(t.quote) and (text[t.start:t.end] == t.quote if t.start >= 0 else t.quote in title)
 
 
 def checked(labels: MeasureLabels, measure: Measure) -> MeasureLabels:
@@ -222,7 +294,7 @@ def checked(labels: MeasureLabels, measure: Measure) -> MeasureLabels:
     text = measure.text
 
     def keep(t: Term) -> bool:
-        ok = _quote_ok(t, text) or (t.category == "place" and t.start < 0 and t.quote in measure.title)
+        ok = _quote_ok(t, text, measure.title)
         if not ok:
             log.warning("%s: label %s=%s dropped: its quote is not in the measure", measure.measure_id, t.category,
                         t.key)
@@ -230,7 +302,7 @@ def checked(labels: MeasureLabels, measure: Measure) -> MeasureLabels:
 
     offers = []
     for o in labels.offers:
-        if o.quote not in text:
+        if o.quote not in text and not (o.start < 0 and o.quote == measure.title):
             log.warning("%s: an offer was dropped: its sentence is not in the measure", measure.measure_id)
             continue
         offers.append(replace(o, beneficiaries=tuple(t for t in o.beneficiaries if keep(t)),

@@ -214,6 +214,16 @@ def _judge(offer: Offer, labels: MeasureLabels, doc: Document, f: Facts, vocab: 
                    d_state)
 
 
+def _dedupe_terms(terms: list[Term]) -> list[Term]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for t in terms:
+        if (t.category, t.key) not in seen:
+            seen.add((t.category, t.key))
+            out.append(t)
+    return out
+
+
 def _words(text: str) -> set[str]:
     form = matching_form(text)
     latin = set(re.findall(r"[a-z]{4,}", form))
@@ -260,12 +270,24 @@ def judge_measure(measure: Measure, doc: Document, labels: MeasureLabels, f: Fac
     kinds_all = tuple(dict.fromkeys(k for j in judged if j.state is not False for k in j.kinds))
     overlap = len(need_words & _words(" ".join(j.offer.quote for j in judged))) if need_words else 0
     local = 1.0 if len(labels.scope) == 1 else 0.0
-    score = (2.0 * len(kinds_all) + 1.5 * best.targeted + 0.3 * min(3, sum(1 for j in judged if j.state))
+    strength = dict(labels.strength)
+    score = (sum(min(6, strength.get(k, 1)) for k in kinds_all) + 1.5 * best.targeted
+             + 0.3 * min(3, sum(1 for j in judged if j.state))
              + 0.5 * local + 0.1 * min(10, overlap))
     if best.state is False:
         code = "other_district" if best.district_state is False else "condition_not_met"
         reason = _t("not_met", lang, what="; ".join(best.failed))
         return result(DOES_NOT_APPLY, reason, code, best.conditions, score, best.kinds, best.offer.quote)
+    if best.state is True:
+        # A measure that names who it is for in one sentence may mean it for all of them: while the
+        # field that decides it is unknown, the verdict is not a confident one.
+        unknown = [t for j in judged for t in j.offer.beneficiaries if _beneficiary_met(t, f) is None]
+        if unknown:
+            extra = tuple(Condition(_t("for", lang, what=vocab.label(t.category, t.key, lang)), None, t.quote, t.category)
+                          for t in _dedupe_terms(unknown))
+            missing = tuple(dict.fromkeys(_t(f"unknown_{_FIELD_OF[t.category]}", lang) for t in unknown))
+            best = _Judged(best.offer, None, best.conditions + extra, missing, best.failed, best.kinds, best.targeted,
+                           best.district_state)
     if best.state is None or need_kinds is None:
         reason = _t("unknown", lang, what=_t("and", lang).join(best.missing)) if best.missing else _t("no_needs", lang)
         if need_kinds is None and best.missing:

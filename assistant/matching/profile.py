@@ -45,8 +45,11 @@ class Profile:
     def lang(self) -> str:
         if self.language in ("en", "zh"):
             return self.language
-        words = " ".join(x for x in (self.district, self.industry, self.needs, *(self.qualifications or ())) if x)
-        return "zh" if has_cjk(words) else "en"
+        # The words the enterprise wrote itself speak its language; a district or title may be in either.
+        for words in (self.needs, self.industry, self.district, " ".join(self.qualifications or ())):
+            if words:
+                return "zh" if has_cjk(words) else "en"
+        return "en"
 
     def to_json(self) -> dict:
         return {
@@ -189,7 +192,7 @@ def facts(profile: Profile, vocab: Vocabulary, today: date) -> Facts:
         startup = True  # it calls itself a start-up
     need_kinds = None
     if profile.needs:
-        kinds = {f.key for f in Vocabulary.find(vocab.kinds, matching_form(profile.needs))}
+        kinds = {f.key for f in Vocabulary.find(vocab.need_kinds, matching_form(profile.needs))}
         need_kinds = frozenset(kinds) or None
     return Facts(district, inside, industries, size, startup, age, quals, types, need_kinds, profile.needs or "")
 
@@ -241,7 +244,7 @@ def from_sentence(text: str, vocab: Vocabulary, today: date) -> Profile:
     industry = ", ".join(dict.fromkeys(text[f.start:f.end] for f in inds)) or None
     quals = [text[f.start:f.end] for cat in ("qualification", "type")
              for f in Vocabulary.find(vocab.beneficiaries.get(cat, {}), form)]
-    kinds = Vocabulary.find(vocab.kinds, form)
+    kinds = Vocabulary.find(vocab.need_kinds, form)
     return Profile(district=district, industry=industry, employees=employees, founded_year=founded,
                    qualifications=tuple(dict.fromkeys(quals)) or None, needs=text.strip()[:MAX_NEEDS] if kinds else None,
                    source="conversation")

@@ -46,6 +46,11 @@ def _term_pattern(term: str) -> str:
     return body
 
 
+def _alternation(terms: list[str]) -> re.Pattern | None:
+    terms = [t for t in terms if t.strip()]
+    return re.compile("|".join(_term_pattern(t) for t in sorted(terms, key=len, reverse=True))) if terms else None
+
+
 @dataclass(frozen=True)
 class Entry:
     key: str
@@ -80,6 +85,9 @@ class Vocabulary:
         self.data = data
         try:
             self.kinds = {k: _compile(k, v) for k, v in data["support_kinds"].items()}
+            # An enterprise names its needs in its own words ("office", "hiring"), not the policy's.
+            self.need_kinds = {k: _compile(k, {**v, "terms": [*v["terms"], *v.get("need_terms", [])]})
+                               for k, v in data["support_kinds"].items()}
             self.beneficiaries = {cat: {k: _compile(k, v) for k, v in entries.items()}
                                   for cat, entries in data["beneficiaries"].items()}
             nouns = data.get("beneficiary_nouns", [])
@@ -87,6 +95,17 @@ class Vocabulary:
             self.window = int(data.get("beneficiary_window", 40))
             cues = data.get("condition_cues", [])
             self.cues = re.compile("|".join(_term_pattern(c) for c in cues)) if cues else None
+            not_offer = data.get("not_offer_cues", {})
+            self.not_offer = _alternation(not_offer.get("terms", []))
+            self.help = _alternation(not_offer.get("help", []))
+            self.anaphora = _alternation(data.get("anaphora", []))
+            self.conditions_cover_measure = bool(data.get("conditions_cover_measure", True))
+            actors = dict(data.get("actor_cues", {}))
+            self.actor = _alternation(actors.get("terms", []))
+            self.actor_window = int(actors.get("window", 8))
+            evidence = dict(data.get("kind_evidence", {}))
+            self.kind_evidence = evidence
+            self.enterprise = _alternation(evidence.get("enterprise_words", []))
             self.amounts = re.compile(data["amount_pattern"], re.I) if data.get("amount_pattern") else None
             self.departments = re.compile(data["department_pattern"]) if data.get("department_pattern") else None
             self.startup_max_years = int(data.get("startup_max_years", 3))
