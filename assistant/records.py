@@ -202,6 +202,45 @@ class Records:
             self._db.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
         return ref
 
+    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
+                         created_at: datetime | None = None) -> str:
+        """Store one policy health check like a question: the profile (redacted) as what was asked,
+        the measures that apply or may apply as its citations; `mode` is "health_check", and a
+        check where nothing applies is recorded as refused, so insights can show it as a gap."""
+        from .matching.match import APPLIES, MAY_APPLY
+
+        ref = secrets.token_hex(8)
+        p = check.profile
+        asked = "; ".join(f"{k}: {v}" for k, v in (
+            ("district", p.district), ("industry", p.industry), ("employees", p.employees),
+            ("founded", p.founded_year), ("qualifications", ", ".join(p.qualifications) if p.qualifications else None),
+            ("needs", p.needs)) if v is not None)
+        applies, maybe = check.level(APPLIES), check.level(MAY_APPLY)
+        citations = [{"n": n, "measure_id": r.measure.measure_id, "label": r.measure.label, "doc_id": r.document.doc_id,
+                      "expired": r.expired, "level": r.level} for n, r in enumerate(applies + maybe, 1)]
+        timings = {"total_ms": total_ms} if total_ms is not None else {}
+        row = {
+            "ref": ref,
+            "created_at": _iso(created_at or _now()),
+            "session_id": session_id[:64],
+            "channel": channel,
+            "question": redact(asked or "(empty profile)"),
+            "rewritten_query": "",
+            "language": p.lang,
+            "answer": f"applies {len(applies)}, may apply {len(maybe)}",
+            "citations": json.dumps(citations, ensure_ascii=False),
+            "refused": int(not applies),
+            "notice": "health_check_empty" if not applies and not maybe else ("health_check_thin" if not applies else ""),
+            "mode": "health_check",
+            "timings": json.dumps(timings),
+            "total_ms": total_ms,
+        }
+        cols = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._lock:
+            self._db.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
+        return ref
+
     def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool:
         """Thumbs up (+1) or down (-1), with an optional comment; False if no such record."""
         if rating not in (-1, 1):

@@ -147,7 +147,7 @@ def _eligibility(form: str, vocab: Vocabulary) -> re.Match | None:
     if vocab.cues is None or vocab.nouns is None:
         return None
     for cue in vocab.cues.finditer(form):
-        if vocab.nouns.search(form[cue.end():cue.end() + 30]):
+        if vocab.nouns.search(form[cue.end():cue.end() + 60]):
             return cue
     return None
 

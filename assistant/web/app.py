@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
 from ..records import Records  # noqa: E402
-from . import api, insights_page  # noqa: E402
+from . import api, health_check, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
 from .worker import InferenceWorker  # noqa: E402
 
@@ -68,6 +68,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type", "Authorization", "X-Session-Id"],
                        expose_headers=["X-Record-Ref", "Retry-After"], allow_credentials=False)
+    ctx.health = health_check.HealthCheckWeb(ctx)
+    app.include_router(health_check.build_router(ctx, ctx.health))
     app.include_router(api.build_router(ctx))
     app.include_router(insights_page.build_router(ctx))
 

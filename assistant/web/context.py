@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..answering.assistant import Assistant
 from ..config import Settings
@@ -61,6 +62,7 @@ class WebContext:
     records: Records
     kiosk: bool = False
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    health: Any = None  # the policy health check (web.health_check.HealthCheckWeb), set by create_app
 
     @property
     def ready(self) -> bool:
