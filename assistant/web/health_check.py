@@ -166,6 +166,11 @@ _UI = {
 }
 
 
+_REASON_NAMES = {"expired": ("expired", "已失效"), "other_district": ("other district", "其他区域"),
+                 "not_needed": ("not among your needs", "不在需求之内"),
+                 "condition_not_met": ("condition not met", "条件不符"), "no_support": ("no support stated", "未写明支持")}
+
+
 def _u(key: str, lang: str, **kw) -> str:
     return _UI[key][1 if lang == "zh" else 0].format(**kw)
 
@@ -182,7 +187,13 @@ def results_html(check: HealthCheck, ctx: WebContext, lang: str) -> str:
         rs = check.level(level)
         out.append(f'<section class="jxa-match-group" id="jxa-match-{level}" data-count="{len(rs)}">'
                    f"<h3>{e(titles[level][lang == 'zh'])} · {e(_u('count', lang, n=len(rs)))}</h3>")
-        shown = rs if level != DOES_NOT_APPLY else rs[:30]
+        shown = rs if level != DOES_NOT_APPLY else rs[:60]
+        if level == DOES_NOT_APPLY and rs:
+            counts: dict[str, int] = {}
+            for r in rs:
+                counts[r.reason_code] = counts.get(r.reason_code, 0) + 1
+            why = " · ".join(f"{e(_REASON_NAMES.get(k, (k, k))[lang == 'zh'])} {n}" for k, n in counts.items())
+            out.append(f'<details class="jxa-match-rest"><summary>{why}</summary>')
         for r in shown:
             out.append(f'<details class="jxa-match-item" data-measure-id="{e(r.measure.measure_id)}">'
                        f"<summary><b>{e(r.measure.label)}</b><br><span>{e(r.reason)}</span></summary>")
@@ -195,19 +206,24 @@ def results_html(check: HealthCheck, ctx: WebContext, lang: str) -> str:
             out.append("</details>")
         if len(rs) > len(shown):
             out.append(f"<p>… {len(rs) - len(shown)}</p>")
+        if level == DOES_NOT_APPLY and rs:
+            out.append("</details>")
         out.append("</section>")
     out.append("</div>")
     return "".join(out)
 
 
-def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_state, lang_state) -> None:
-    """The form and its result, laid out inside the page's Blocks (call within `gr.Blocks()`)."""
+def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_state, lang_state,
+                  chat_box=None) -> None:
+    """The form and its result, laid out inside the page's Blocks (call within `gr.Blocks()`). A
+    question in `chat_box` that describes the enterprise ("we are a 30-person AI start-up in
+    Xuhui…") fills the form, opened, for the visitor to check and run."""
     vocab = web.matcher.library.vocabulary
     districts = sorted({d for lab in web.matcher.library.labels.labels.values() for d in lab.scope})
     quals = [(entry.zh if lang0 == "zh" else entry.en, key)
              for key, entry in vocab.beneficiaries.get("qualification", {}).items()]
     quals.append((_u("none_held", lang0), "none"))
-    with gr.Accordion(_u("title", lang0), open=False, elem_id="jxa-match"):
+    with gr.Accordion(_u("title", lang0), open=False, elem_id="jxa-match") as section:
         gr.Markdown(_u("intro", lang0))
         with gr.Row():
             district = gr.Dropdown(districts, label=_u("district", lang0), allow_custom_value=True, value=None,
@@ -247,8 +263,22 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
 
             base = str(request.request.base_url) if request is not None and request.request else "/"
             # An SVG made here from our own URL: nothing from the visitor goes into the markup.
-            code = f'<div class="jxa-qr">{qr_svg(base.rstrip("/") + "/report/" + ref)}<p>{html.escape(_u("scan", lang))}</p></div>'
+            link = base.rstrip("/") + "/report/" + ref
+            code = (f'<div class="jxa-qr" data-url="{html.escape(link)}">{qr_svg(link)}'
+                    f'<p>{html.escape(_u("scan", lang))}</p></div>')
         return results_html(check, ctx, lang), gr.update(value=str(path), visible=True), code
 
     run.click(on_run, [district, industry, employees, founded, qualifications, needs, session_state, lang_state],
               [result, download, qr], api_visibility="private", show_progress="minimal")
+
+    def prefill(text: str):
+        p = web.matcher.profile_from_sentence(text or "")
+        if p is None:
+            return (gr.skip(),) * 6
+        return (gr.update(open=True), p.district or gr.skip(), p.industry or gr.skip(),
+                gr.skip() if p.employees is None else p.employees,
+                gr.skip() if p.founded_year is None else p.founded_year, p.needs or gr.skip())
+
+    if chat_box is not None:
+        chat_box.submit(prefill, [chat_box], [section, district, industry, employees, founded, needs], queue=False,
+                        api_visibility="private", show_progress="hidden")

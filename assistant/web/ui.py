@@ -342,7 +342,7 @@ class ChatUI:
                 send = gr.Button(t(lang0, "send"), variant="primary", scale=1, elem_id="jxa-send")
                 new = gr.Button(t(lang0, "new"), elem_id="jxa-new", variant="secondary", scale=1)
             if self.ctx.health is not None:
-                build_health_section(self.ctx, self.ctx.health, lang0, session, lang)
+                build_health_section(self.ctx, self.ctx.health, lang0, session, lang, chat_box=box)
             # One question at a time per visitor; across visitors the InferenceWorker queues.
             # The Gradio limit only needs to let as many through as the worker's queue can hold,
             # so a visitor who would not fit gets the friendly "busy" message from the worker.
