@@ -99,6 +99,9 @@ class RecordStore(Protocol):
     def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
             created_at: datetime | None = None) -> str: ...
 
+    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
+                         created_at: datetime | None = None) -> str: ...
+
     def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool: ...
 
     def set_comment(self, ref: str, comment: str) -> bool: ...
@@ -154,6 +157,39 @@ def consultation_row(answer: Answer, *, session_id: str, channel: str, extra_tim
         "mode": answer.mode,
         "timings": json.dumps(timings),
         "total_ms": timings.get("total_ms"),
+    }
+
+
+def health_check_row(check, *, session_id: str, channel: str, total_ms: float | None,
+                     created_at: datetime | None) -> dict:
+    """The row either store inserts for one policy health check: the profile (redacted) as what was
+    asked, the measures that apply or may apply as its citations; `mode` is "health_check", and a
+    check where nothing applies is recorded as refused, so insights can show it as a gap."""
+    from .matching.match import APPLIES, MAY_APPLY
+
+    p = check.profile
+    asked = "; ".join(f"{k}: {v}" for k, v in (
+        ("district", p.district), ("industry", p.industry), ("employees", p.employees),
+        ("founded", p.founded_year), ("qualifications", ", ".join(p.qualifications) if p.qualifications else None),
+        ("needs", p.needs)) if v is not None)
+    applies, maybe = check.level(APPLIES), check.level(MAY_APPLY)
+    citations = [{"n": n, "measure_id": r.measure.measure_id, "label": r.measure.label, "doc_id": r.document.doc_id,
+                  "expired": r.expired, "level": r.level} for n, r in enumerate(applies + maybe, 1)]
+    return {
+        "ref": secrets.token_hex(8),
+        "created_at": iso(created_at or _now()),
+        "session_id": session_id[:64],
+        "channel": channel,
+        "question": redact(asked or "(empty profile)"),
+        "rewritten_query": "",
+        "language": p.lang,
+        "answer": f"applies {len(applies)}, may apply {len(maybe)}",
+        "citations": json.dumps(citations, ensure_ascii=False),
+        "refused": int(not applies),
+        "notice": "health_check_empty" if not applies and not maybe else ("health_check_thin" if not applies else ""),
+        "mode": "health_check",
+        "timings": json.dumps({"total_ms": total_ms} if total_ms is not None else {}),
+        "total_ms": total_ms,
     }
 
 
@@ -229,16 +265,26 @@ class SQLiteRecords:
             return self._db.execute("PRAGMA journal_mode").fetchone()[0]
 
     # ---------------------------------------------------------------- writes
-    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
-            created_at: datetime | None = None) -> str:
-        """Store one answered (or refused) question, redacted. Returns the record's reference."""
-        row = consultation_row(answer, session_id=session_id, channel=channel, extra_timings=extra_timings,
-                               created_at=created_at)
+    def _insert(self, row: dict) -> str:
         cols = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         with self._lock:
             self._db.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
         return row["ref"]
+
+    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
+            created_at: datetime | None = None) -> str:
+        """Store one answered (or refused) question, redacted. Returns the record's reference."""
+        row = consultation_row(answer, session_id=session_id, channel=channel, extra_timings=extra_timings,
+                               created_at=created_at)
+        return self._insert(row)
+
+    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
+                         created_at: datetime | None = None) -> str:
+        """Store one policy health check like a question (see `health_check_row`)."""
+        row = health_check_row(check, session_id=session_id, channel=channel, total_ms=total_ms,
+                               created_at=created_at)
+        return self._insert(row)
 
     def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool:
         """Thumbs up (+1) or down (-1), with an optional comment; False if no such record."""

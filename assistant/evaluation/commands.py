@@ -30,7 +30,9 @@ def register(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="run the evaluation set and write a report to eval/reports/")
     p.add_argument("--set", dest="eval_set", type=Path, default=EVAL_SET)
     p.add_argument("--quick", action="store_true", help="the quick subset (items marked quick)")
-    p.add_argument("--only", choices=["retrieval", "answers", "all"], default="all")
+    p.add_argument("--only", choices=["retrieval", "answers", "match", "all"], default="all",
+                   help="'match': the policy health check's profiles alone (no model)")
+    p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="health-check profiles")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain baseline pipeline")
     p.add_argument("--compare", type=Path, help="an earlier report's JSON: show deltas against it")
     p.add_argument("--calibrate", action="store_true",
@@ -43,9 +45,10 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full)")
-    p.add_argument("what", choices=["search", "answer"])
+    p.add_argument("what", choices=["search", "answer", "match"])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench)")
+    p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("hardening", parents=[common],
@@ -84,6 +87,10 @@ def cmd_eval(args, settings) -> int:
     from .dataset import load_items
     from .runner import breakdown, retrieval_table, run_baseline, run_product, summarize
 
+    if args.only in ("match", "all"):
+        _eval_match(args, settings)
+        if args.only == "match":
+            return 0
     # Reproducible replies, and no timeouts from a busy machine: latency is measured by `jxa bench`.
     settings = settings.model_copy(update={"llm_temperature": 0.0, "llm_timeout_s": max(settings.llm_timeout_s, 300.0)})
     embedder = get_embedder(settings.embedder)
@@ -150,6 +157,16 @@ def cmd_eval(args, settings) -> int:
     return 0
 
 
+def _eval_match(args, settings) -> None:
+    from . import match_eval
+
+    result = match_eval.run(settings, args.out, args.profiles)
+    print("policy health check (profiles; the test split is never tuned on)")
+    print(match_eval.table(result))
+    missed = match_eval.missed_targets(result["test"])
+    print("test split targets: " + ("all met" if not missed else "missed: " + ", ".join(missed)))
+
+
 def _print_retrieval(table: dict) -> None:
     print("\nretrieval (answerable items)")
     print(f"{'mode':8} {'part':16} {'n':>4} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8}")
@@ -172,6 +189,10 @@ def _print_headline(report: dict) -> None:
 def cmd_bench(args, settings) -> int:
     from . import metrics as M
 
+    if args.what == "match":
+        from ..matching.commands import cmd_bench_match
+
+        return cmd_bench_match(args, settings)
     if args.what == "search":
         from ..retrieval import open_retriever
 

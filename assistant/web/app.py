@@ -17,7 +17,7 @@ from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
 from ..corpus.read import MAX_BYTES as MAX_DOCUMENT_BYTES  # noqa: E402
 from ..records import open_records  # noqa: E402
-from . import api, clients, insights_page  # noqa: E402
+from . import api, clients, health_check, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
 from .guard import Guard  # noqa: E402
 from .reload import IndexWatcher  # noqa: E402
@@ -83,6 +83,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
         "/insights/login": insights_page.LOGIN_MAX_BODY, "/insights/logout": 1024,
         # a document upload: the reader's own limit plus the multipart envelope
         "/insights/library/preview": MAX_DOCUMENT_BYTES + 64_000})
+    ctx.health = health_check.HealthCheckWeb(ctx)
+    app.include_router(health_check.build_router(ctx, ctx.health))
     app.include_router(api.build_router(ctx))
     app.include_router(insights_page.build_router(ctx))
     app.include_router(clients.build_router(settings, ctx.identity))

@@ -22,10 +22,10 @@ from .clients import ClientIdentity
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-# Our own routes; under /api and /v1 the API answers unknown paths itself with its JSON 404.
-# Gradio has no route under /insights/.
-OWN_EXACT = {"/healthz", "/readyz", "/insights", "/kiosk/enroll"}
-OWN_PREFIXES = ("/api/", "/v1/", "/insights/")
+# Our own routes; under these prefixes the product answers unknown paths itself with a 404.
+OWN_EXACT = {"/healthz", "/readyz", "/insights", "/insights/login", "/insights/logout", "/insights/gaps.csv",
+             "/kiosk/enroll"}
+OWN_PREFIXES = ("/api/", "/v1/", "/insights/", "/report/")
 
 # Gradio 6's routes that the chat page calls (watched in the browser tests, which fail on any
 # request this list refuses), by method. Everything else Gradio serves is refused.
