@@ -96,6 +96,20 @@ def test_gradio_routes_the_ui_does_not_use_are_not_reachable(serve, method, path
     assert r.json()["error"]["code"] == "not_found"
 
 
+def test_gradios_file_route_is_open_only_for_its_own_cache(serve):
+    from gradio.utils import get_upload_folder
+
+    s = serve()
+    cache = get_upload_folder()
+    for path in (f"/gradio_api/file={cache}/../../etc/hostname", f"/gradio_api/file={cache}/0123456789abcdef01/../../x",
+                 f"/gradio_api/file={cache}/x/hostname", f"/gradio_api/file={cache}etc/hostname"):
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        reply = sock.recv(4000)
+        sock.close()
+        assert reply.startswith(b"HTTP/1.1 404") and b'"not_found"' in reply, path
+
+
 def test_the_answer_event_cannot_skip_the_queue(serve):
     s = serve()
     cfg = httpx.get(s.url + "/config", timeout=30).json()

@@ -44,11 +44,21 @@ SECURITY_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b
 FRAME_POLICY = b"frame-ancestors 'none'"
 
 
-def allowed(method: str, path: str) -> bool:
+def gradio_outputs() -> re.Pattern:
+    """A file the app itself handed to the page (the health check's report download): Gradio copies
+    it into its cache as CACHE/HASH/NAME and serves it through file=. Nothing else under file=."""
+    from gradio.utils import get_upload_folder
+
+    return re.compile(r"/gradio_api/file=" + re.escape(get_upload_folder().rstrip("/")) + r"/[0-9a-f]{16,}/[^/\\]+")
+
+
+def allowed(method: str, path: str, outputs: re.Pattern | None = None) -> bool:
     if path in OWN_EXACT or path.startswith(OWN_PREFIXES) or method == "OPTIONS":
         return True
     pattern = GRADIO_ROUTES.get(method)
-    return bool(pattern and pattern.fullmatch(path))
+    if pattern and pattern.fullmatch(path):
+        return True
+    return method in ("GET", "HEAD") and outputs is not None and ".." not in path and bool(outputs.fullmatch(path))
 
 
 class Guard:
@@ -64,6 +74,7 @@ class Guard:
         self.limits = limits
         self.origins = set(settings.cors_origin_list)
         self.identity = ClientIdentity(settings)
+        self.outputs = gradio_outputs()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "websocket":  # nothing here speaks websocket
@@ -75,7 +86,7 @@ class Guard:
         send = self._with_headers(send)
         method, path = scope["method"], scope["path"]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if not allowed(method, path):
+        if not allowed(method, path, self.outputs):
             await _error(send, 404, "not_found", f"no endpoint {path}")
             return
         if method not in SAFE_METHODS and not self._same_site(headers, scope):
