@@ -105,7 +105,9 @@ def test_gradios_file_route_is_open_only_for_its_own_cache(serve):
                  f"/gradio_api/file={cache}/x/hostname", f"/gradio_api/file={cache}etc/hostname"):
         sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        reply = sock.recv(4000)
+        reply = b""
+        while chunk := sock.recv(4000):
+            reply += chunk
         sock.close()
         assert reply.startswith(b"HTTP/1.1 404") and b'"not_found"' in reply, path
 
