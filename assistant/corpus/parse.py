@@ -599,7 +599,7 @@ def parse_document(raw: str, source_file: str, entry: CatalogEntry | None = None
     if not title:
         raise CorpusError(f"{source_file}: no title in the text; give one (catalog.json \"title\", or --title)")
     title = to_simplified(title) if zh else title
-    issuer = (to_simplified(issuer) if zh else issuer) or ""
+    issuer = (to_simplified(issuer) if zh and issuer else issuer) or ""
     sha = hashlib.sha256(raw.encode("utf-8")).hexdigest()
     place = district_of(issuer, title)
     district = entry.district or (place.name_en if place else "")
