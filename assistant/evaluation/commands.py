@@ -44,8 +44,12 @@ def register(sub, common) -> None:
                    help="model replies keyed by model, prompt and evidence hashes ('none' to disable)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full)")
-    p.add_argument("what", choices=["search", "answer", "match"])
+    p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full); "
+                                                      "match: the health check; library: a generated library at scale")
+    p.add_argument("what", choices=["search", "answer", "match", "library"])
+    p.add_argument("--documents", type=int, default=500, help="generated documents (library bench)")
+    p.add_argument("--measures", type=int, default=20, help="measures per generated document (library bench)")
+    p.add_argument("--keep", type=Path, help="build the library bench here and keep it (default: a temporary folder)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench)")
     p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
@@ -193,6 +197,17 @@ def cmd_bench(args, settings) -> int:
         from ..matching.commands import cmd_bench_match
 
         return cmd_bench_match(args, settings)
+
+    if args.what == "library":
+        from . import scale
+
+        bar = _bar("embedding")
+        result = scale.run(settings, args.documents, args.measures, rounds=args.rounds, keep=args.keep,
+                           progress=bar)
+        bar.close()
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0
+
     if args.what == "search":
         from ..retrieval import open_retriever
 
