@@ -46,3 +46,19 @@ def test_two_replicas_share_records_and_either_answers_a_follow_up(fake_settings
     assert {r.ref for r in store.iter()} == set(refs)
     assert store.get(refs[1]).feedback == 1
     store.close()
+
+
+def test_reference_proxy_config_is_valid_nginx(tmp_path):
+    """deploy/nginx.conf, rendered for loopback as the load test runs it, passes `nginx -t`."""
+    import shutil
+    import subprocess
+
+    from assistant.evaluation.scaleout import ROOT, render_nginx
+
+    conf = render_nginx(ROOT / "deploy" / "nginx.conf", listen=18080, replicas=[17861, 17862], folder=tmp_path)
+    text = conf.read_text()
+    assert "app1:" not in text and "app2:" not in text and "/tmp/nginx" not in text
+    assert text.count("127.0.0.1:17861") == 2 and text.count("127.0.0.1:17862") == 2
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
