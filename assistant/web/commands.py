@@ -62,7 +62,8 @@ def cmd_model_server(args, settings) -> int:
     from ..serving.model_server import main
 
     argv = ["--host", args.bind, "--port", str(args.listen), "--n-ctx", str(settings.llm_ctx),
-            "--n-threads", str(settings.llm_threads), "--cache-bytes", str(args.cache_mb << 20)]
+            "--n-threads", str(settings.llm_threads), "--cache-bytes", str(args.cache_mb << 20),
+            "--gpu-layers", str(args.gpu_layers)]
     if settings.llm_model is not None:
         argv += ["--model", str(settings.llm_model)]
     print(f"serving the language model on http://{args.bind}:{args.listen}/v1 (replicas: "
@@ -81,6 +82,7 @@ def register(sub, common) -> None:
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on")
     p.add_argument("--listen", type=int, default=8081, help="port to listen on")
     p.add_argument("--cache-mb", type=int, default=2048, help="RAM for cached prompt states (0: none)")
+    p.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all; needs a GPU build)")
     p.set_defaults(func=cmd_model_server)
 
     p = sub.add_parser("insights", parents=[common], help="demand summary from the consultation records")
