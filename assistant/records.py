@@ -1,4 +1,5 @@
-"""Consultation records: every question and its answer, personal data redacted first.
+"""Consultation records: every question and its answer, personal data redacted first
+(`privacy.redact`).
 
 Two stores behind one interface (`RecordStore`): SQLite, the default, a file beside one server; and
 PostgreSQL (records_postgres.py), shared by several app replicas, selected by `JXA_DB_URL`. Both
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import sqlite3
 import threading
@@ -23,37 +23,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from .privacy import private_file, redact
 from .types import Answer
 
 log = logging.getLogger(__name__)
-
-# Order matters: an 18-character ID number contains 11-digit runs a phone pattern would take.
-_REDACTIONS: tuple[tuple[re.Pattern, str], ...] = (
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"), "[email]"),
-    (re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"), "[id]"),
-    (re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)"), "[phone]"),
-)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def redact(text: str | None) -> str:
-    """Replace mainland mobile numbers, resident ID numbers and e-mail addresses.
-
-    Example:
-        >>> redact("call 13812345678 or mail li@example.cn, ID 11010519491231002X")
-        'call [phone] or mail [email], ID [id]'
-    """
-    if not text:
-        return text or ""
-    # SQLite stores UTF-8, which cannot hold an unpaired surrogate (JSON can spell one: "\ud800");
-    # one such character must not cost the whole record.
-    text = _SURROGATE.sub("\ufffd", text)
-    for pattern, placeholder in _REDACTIONS:
-        text = pattern.sub(placeholder, text)
-    return text
-
 
 # Each entry moves the schema up one version (records_postgres.py has the same entries in its
 # dialect, one for one); never edit an entry once released, append a new one.
@@ -214,8 +187,7 @@ class SQLiteRecords:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # the records hold what the public asked: owner-only, also -wal and -shm
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row

@@ -11,13 +11,13 @@ def cmd_serve(args, settings) -> int:
     import uvicorn
 
     from .app import create_app
+    from .serving import server_config
 
     app = create_app(settings, kiosk=args.kiosk)
     where = f"http://{settings.host}:{settings.port}/"
     print(f"serving {'the kiosk' if args.kiosk else 'the chat'} on {where} (API: {where}api/ask, "
           f"{where}v1/chat/completions; readiness: {where}readyz). Ctrl-C stops.", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                proxy_headers=False, server_header=False)
+    uvicorn.Server(server_config(app, settings)).run()
     return 0
 
 

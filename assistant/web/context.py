@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..answering.assistant import Assistant
 from ..config import Settings
 from ..records import RecordStore
+from .clients import ClientIdentity
 from .worker import InferenceWorker
 
 
@@ -61,6 +62,10 @@ class WebContext:
     records: RecordStore
     kiosk: bool = False
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    identity: ClientIdentity = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = ClientIdentity(self.settings)
 
     @property
     def ready(self) -> bool:
