@@ -227,6 +227,8 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
     pool = bench_questions(settings, questions, answerable=None)
     per = [pool[i::kiosks] for i in range(kiosks)]
     stations = [Kiosk(f"kiosk-{i:02d}-{secrets.token_hex(4)}", qs) for i, qs in enumerate(per)]
+    # Each kiosk is limited as itself (its token), not as the one address nginx connects from.
+    tokens = {k.name: secrets.token_urlsafe(18) for k in stations}
     procs: list[subprocess.Popen] = []
     pg = TemporaryPostgres.start()
     model = None
@@ -241,7 +243,8 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
                    "JXA_LLM": f"openai:{model.url}", "JXA_DB_URL": db_url, "JXA_HOST": "127.0.0.1",
                    "JXA_PORT": str(port), "JXA_INDEX_DIR": str(settings.index_dir.resolve()),
                    "JXA_SEEDS_DIR": str(settings.seeds_dir.resolve()), "JXA_CACHE_DIR": str(settings.cache_dir),
-                   "JXA_RATE_LIMIT_PER_MIN": "0", "JXA_QUEUE_SIZE": "4", "JXA_STAFF_PASSWORD": password,
+                   "JXA_QUEUE_SIZE": "4", "JXA_STAFF_PASSWORD": password, "JXA_TRUSTED_PROXIES": "127.0.0.1",
+                   "JXA_KIOSK_TOKENS": ",".join(f"{name}={token}" for name, token in tokens.items()),
                    "JXA_PREFIX_STATES": "false"}
             log = open(work / f"replica-{i + 1}.log", "wb")
             procs.append(subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve"], env=env, stdout=log,
@@ -275,7 +278,7 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
                     while True:
                         try:
                             r = client.post("/api/ask", json={"question": question, "history": history},
-                                            headers={"X-Session-Id": k.name})
+                                            headers={"X-Session-Id": k.name, "X-Kiosk-Token": tokens[k.name]})
                         except httpx.HTTPError:
                             r = None
                         if r is not None and r.status_code == 200:
