@@ -142,6 +142,8 @@ def bench_server(settings: Settings, n: int = 8, work: Path | None = None) -> li
         try:
             assistants = [Assistant(plain, retriever, OpenAICompatLLM(servers[c % slots].url, vocab=GGUFVocab(gguf)))
                           for c in range(clients)]
+            for a in assistants:
+                a.sentences.prepare()
             for a in assistants[:slots]:  # each server holds the system prompt, as in service
                 a.ask(*questions[-1])
             label = f"server, {slots} slot{'s' if slots > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}, " \
