@@ -192,6 +192,7 @@ class Kiosk:
     latencies: list[float] = field(default_factory=list)
     retries: int = 0
     busy: int = 0  # 503 answers with Retry-After
+    limited: int = 0  # 429 answers (this kiosk's own rate limit)
     failed: list[str] = field(default_factory=list)
 
 
@@ -287,6 +288,8 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
                             break
                         if r is not None and r.status_code == 503 and "retry-after" in r.headers:
                             k.busy += 1
+                        if r is not None and r.status_code == 429:
+                            k.limited += 1
                         k.retries += 1
                         if time.monotonic() > deadline:
                             k.failed.append(question)
@@ -325,6 +328,7 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
         result = {
             "questions": len(pool), "answered": len(latencies), "failed": sum(len(k.failed) for k in stations),
             "retries": sum(k.retries for k in stations), "busy_503": sum(k.busy for k in stations),
+            "rate_limited_429": sum(k.limited for k in stations),
             "killed_after": killed.get("at"), "acknowledged": len(acknowledged),
             "records": len(rows), "lost": len(set(acknowledged) - rows),
             "unacknowledged_records": len(rows - set(acknowledged)),
