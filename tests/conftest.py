@@ -134,7 +134,7 @@ def fake_assistant(fake_settings):
 
 @pytest.fixture(scope="session")
 def postgres_cluster():
-    """One real PostgreSQL server for the session, from the machine's binaries (scripts/postgres.sh)."""
+    """One real PostgreSQL server for the session, from the machine's binaries (scripts/services.sh)."""
     from assistant.serving.postgres import TemporaryPostgres
 
     cluster = TemporaryPostgres.start()

@@ -46,3 +46,79 @@ def test_two_replicas_share_records_and_either_answers_a_follow_up(fake_settings
     assert {r.ref for r in store.iter()} == set(refs)
     assert store.get(refs[1]).feedback == 1
     store.close()
+
+
+def test_reference_proxy_config_is_valid_nginx(tmp_path):
+    """deploy/nginx.conf, rendered for loopback as the load test runs it, passes `nginx -t`."""
+    import shutil
+    import subprocess
+
+    from assistant.evaluation.scaleout import ROOT, render_nginx
+
+    conf = render_nginx(ROOT / "deploy" / "nginx.conf", listen=18080, replicas=[17861, 17862], folder=tmp_path)
+    text = conf.read_text()
+    assert "app1:" not in text and "app2:" not in text and "/tmp/nginx" not in text
+    assert text.count("127.0.0.1:17861") == 2 and text.count("127.0.0.1:17862") == 2
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    done = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_stalled_model_server_costs_a_bounded_wait_and_overload_is_503(fake_settings):
+    """A model server that accepts connections and never answers: the question is answered from the
+    text within the model deadline, readiness says why, and a second question finds the queue full."""
+    import socket
+    import threading
+
+    from assistant.answering.assistant import Assistant
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:  # take connections, read nothing, answer nothing
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    settings = fake_settings.model_copy(update={"rate_limit_per_min": 0, "llm": f"openai:{url}",
+                                                "llm_remote_vocab": False, "llm_timeout_s": 2.0, "queue_size": 0,
+                                                "rerank": False})
+    try:
+        with TestClient(create_app(settings, Assistant.from_settings(settings))) as client:
+            for _ in range(400):
+                if client.get("/readyz").json().get("status") != "loading":
+                    break
+                time.sleep(0.025)
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["error"]["code"] == "model_server_unavailable"
+            results: dict = {}
+
+            def first() -> None:
+                t = time.perf_counter()
+                results["first"] = (client.post("/api/ask", json={"question": IP_QUESTION}), time.perf_counter() - t)
+
+            th = threading.Thread(target=first)
+            th.start()
+            time.sleep(0.5)  # the first question is now waiting on the model
+            busy = client.post("/api/ask", json={"question": IP_QUESTION})
+            th.join(60)
+            assert busy.status_code == 503 and busy.json()["error"]["code"] == "overloaded"
+            assert int(busy.headers["retry-after"]) >= 1
+            answered, took = results["first"]
+            assert answered.status_code == 200
+            body = answered.json()
+            assert body["mode"] == "extractive" and "unavailable" in body["notice"] and body["citations"]
+            assert took < 30  # bounded by the model deadline, not by the stalled socket
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+        listener.close()

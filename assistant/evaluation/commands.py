@@ -45,14 +45,19 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full); "
-                                                      "match: the health check; library: a generated library at scale")
-    p.add_argument("what", choices=["search", "answer", "match", "library"])
+                                                      "match: the health check; library: a generated library at scale; "
+                                                      "server: the shared model server; loadtest: the deployment")
+    p.add_argument("what", choices=["search", "answer", "match", "library", "server", "loadtest"],
+                   help="server: the shared model server with 1, 2, 4 slots against the in-process model; "
+                        "loadtest: PostgreSQL, the model server, two replicas and nginx, one replica killed")
     p.add_argument("--documents", type=int, default=500, help="generated documents (library bench)")
     p.add_argument("--measures", type=int, default=20, help="measures per generated document (library bench)")
     p.add_argument("--keep", type=Path, help="build the library bench here and keep it (default: a temporary folder)")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--n", type=int, default=6, help="questions per language (answer bench)")
+    p.add_argument("--n", type=int, default=6, help="questions per language (answer bench); questions (server)")
     p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
+    p.add_argument("--kiosks", type=int, default=10, help="simulated kiosks (loadtest)")
+    p.add_argument("--questions", type=int, default=100, help="questions in all (loadtest)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("hardening", parents=[common],
@@ -206,6 +211,17 @@ def cmd_bench(args, settings) -> int:
                            progress=bar)
         bar.close()
         print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0
+
+    if args.what in ("server", "loadtest"):
+        from . import scaleout
+
+        if args.what == "server":
+            scaleout.bench_server(settings, n=args.n)
+        else:
+            result = scaleout.load_test(settings, kiosks=args.kiosks, questions=args.questions)
+            print(json.dumps(result, indent=2))
+            return 0 if result["failed"] == 0 and result["lost"] == 0 else 1
         return 0
 
     if args.what == "search":

@@ -93,8 +93,25 @@ def prompt_logprobs(llama, text: str, start: int = 1) -> tuple[list[int], list[f
     return tokens, out
 
 
+def state_cache(capacity_bytes: int):
+    """llama-cpp-python's RAM prompt cache, keeping each state's KV only.
+
+    Its states also copy the logits buffer (n_batch x vocabulary floats: 311 MB for this model),
+    which its size limit does not count, so 2 GB of states could hold 20 GB; the logits are not
+    needed (a loaded state's last token is evaluated again before sampling), so one row is kept and
+    the limit means what it says."""
+    from llama_cpp import LlamaRAMCache
+
+    class KVStateCache(LlamaRAMCache):
+        def __setitem__(self, key, value) -> None:
+            value.scores = value.scores[:1].copy()
+            super().__setitem__(key, value)
+
+    return KVStateCache(capacity_bytes)
+
+
 def create_app(model: Path, *, n_ctx: int = 4096, n_threads: int = 2, cache_bytes: int = 2 << 30,
-               api_key: str = "", alias: str = "default"):
+               api_key: str = "", alias: str = "default", gpu_layers: int = 0):
     """llama_cpp.server's app on one GGUF, with the prompt log-probability route in front."""
     from fastapi.responses import JSONResponse
     from llama_cpp.server import app as server_app
@@ -107,9 +124,11 @@ def create_app(model: Path, *, n_ctx: int = 4096, n_threads: int = 2, cache_byte
 
     server = ServerSettings(interrupt_requests=False, api_key=api_key or None)
     settings = ModelSettings(model=str(model), model_alias=alias, n_ctx=n_ctx, n_threads=n_threads,
-                             n_threads_batch=n_threads, n_batch=512, logits_all=False, cache=cache_bytes > 0,
-                             cache_type="ram", cache_size=max(cache_bytes, 1), verbose=False)
+                             n_threads_batch=n_threads, n_batch=512, logits_all=False, cache=False, verbose=False,
+                             n_gpu_layers=gpu_layers)
     app = server_app.create_app(server_settings=server, model_settings=[settings])
+    if cache_bytes > 0:
+        server_app._llama_proxy(alias).set_cache(state_cache(cache_bytes))  # the model the server just loaded
     original = server_app.create_completion
 
     async def completions(request: Request):
@@ -226,13 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--n-threads", type=int, default=2)
     parser.add_argument("--cache-bytes", type=int, default=2 << 30, help="RAM for cached prompt states (0: none)")
+    parser.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all; needs a GPU build)")
     args = parser.parse_args(argv)
     from ..config import Settings
 
     model = args.model or resolve_llm_model(None, Settings().models_dir)
     api_key = os.environ.get("JXA_LLM_API_KEY", "")
     app = create_app(model, n_ctx=args.n_ctx, n_threads=args.n_threads, cache_bytes=args.cache_bytes,
-                     api_key=api_key)
+                     api_key=api_key, gpu_layers=args.gpu_layers)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
     return 0
 

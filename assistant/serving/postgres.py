@@ -23,7 +23,7 @@ from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "install Debian's PostgreSQL with `scripts/postgres.sh` (apt-get install postgresql)"
+INSTALL_HINT = "install Debian's PostgreSQL with `scripts/services.sh` (apt-get install postgresql)"
 
 
 def find_binaries() -> Path:

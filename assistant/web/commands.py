@@ -58,11 +58,32 @@ def _embedder_and_index(settings):
         return get_embedder(settings.embedder), None
 
 
+def cmd_model_server(args, settings) -> int:
+    from ..serving.model_server import main
+
+    argv = ["--host", args.bind, "--port", str(args.listen), "--n-ctx", str(settings.llm_ctx),
+            "--n-threads", str(settings.llm_threads), "--cache-bytes", str(args.cache_mb << 20),
+            "--gpu-layers", str(args.gpu_layers)]
+    if settings.llm_model is not None:
+        argv += ["--model", str(settings.llm_model)]
+    print(f"serving the language model on http://{args.bind}:{args.listen}/v1 (replicas: "
+          f"JXA_LLM=openai:http://{args.bind}:{args.listen}/v1). Ctrl-C stops.", file=sys.stderr)
+    return main(argv)
+
+
 def register(sub, common) -> None:
     p = sub.add_parser("serve", parents=[common], help="the chat in the browser, the HTTP API and /insights")
     p.add_argument("--kiosk", action="store_true",
                    help="kiosk mode: large type, no login, conversation cleared after kiosk_idle_s")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("model-server", parents=[common],
+                       help="the shared language model for several replicas (OpenAI-compatible, llama_cpp.server)")
+    p.add_argument("--bind", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--listen", type=int, default=8081, help="port to listen on")
+    p.add_argument("--cache-mb", type=int, default=2048, help="RAM for cached prompt states (0: none)")
+    p.add_argument("--gpu-layers", type=int, default=0, help="layers offloaded to a GPU (-1: all; needs a GPU build)")
+    p.set_defaults(func=cmd_model_server)
 
     p = sub.add_parser("insights", parents=[common], help="demand summary from the consultation records")
     p.add_argument("--days", type=int, default=30, help="period to summarise (0: all records; default 30)")
