@@ -279,6 +279,25 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
                 gr.skip() if p.employees is None else p.employees,
                 gr.skip() if p.founded_year is None else p.founded_year, p.needs or gr.skip())
 
+    if ctx.kiosk:
+        # A walk-up screen: the next visitor must not find this enterprise's profile or result.
+        active = gr.State(0.0)
+        fields = [district, industry, employees, founded, qualifications, needs]
+        for component in fields:
+            component.input(lambda: time.time(), None, active, queue=False, api_visibility="private",
+                            show_progress="hidden")
+        run.click(lambda: time.time(), None, active, queue=False, api_visibility="private", show_progress="hidden")
+
+        def idle(last: float):
+            if not last or time.time() - last < ctx.settings.kiosk_idle_s:
+                return (gr.skip(),) * 11
+            return (0.0, gr.update(open=False), None, "", None, None, [], "", "", gr.update(value=None, visible=False),
+                    "")
+
+        gr.Timer(1.0).tick(idle, [active], [active, section, district, industry, employees, founded, qualifications,
+                                            needs, result, download, qr], queue=False, api_visibility="private",
+                           show_progress="hidden")
+
     if chat_box is not None:
         chat_box.submit(prefill, [chat_box], [section, district, industry, employees, founded, needs], queue=False,
                         api_visibility="private", show_progress="hidden")
