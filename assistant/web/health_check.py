@@ -4,6 +4,7 @@ link a kiosk's QR code opens), and the form section of the chat and kiosk pages.
 from __future__ import annotations
 
 import html
+import re
 import secrets
 import tempfile
 import threading
@@ -24,7 +25,7 @@ from ..matching.profile import Profile, from_sentence
 from ..matching.report import render_html, render_pdf
 from ..matching.service import Matcher
 from .api import ApiError, read_json
-from .context import WebContext
+from .context import WebContext, new_session_id
 from .render import measure_html
 
 MAX_REPORTS = 200  # reports kept for their QR links, newest first
@@ -105,16 +106,25 @@ def build_router(ctx: WebContext, web: HealthCheckWeb) -> APIRouter:
         except InputError as exc:
             raise ApiError(422, "invalid_profile", str(exc)) from None
 
+    def _limit(request: Request) -> None:
+        wait = ctx.limiter.check(request.client.host if request.client else "unknown")
+        if wait:
+            raise ApiError(429, "rate_limited", f"too many requests from this address; try again in {wait} s",
+                           {"Retry-After": str(wait)})
+
     @router.post("/api/match")
     async def match(request: Request) -> JSONResponse:
+        _limit(request)
         profile = await _profile(request)
-        session = request.headers.get("x-session-id", "")[:64] or secrets.token_hex(8)
+        given = request.headers.get("x-session-id", "")
+        session = given if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", given) else new_session_id()
         check, ref = await anyio.to_thread.run_sync(lambda: web.check(profile, session_id=session, channel="api"))
         return JSONResponse(check.to_json(), headers={"X-Report-Ref": ref,
                                                       "X-Library-Version": check.library_version})
 
     @router.post("/api/match/report")
     async def report(request: Request, format: str = "html") -> Response:
+        _limit(request)
         profile = await _profile(request)
         check, _ = await anyio.to_thread.run_sync(lambda: web.check(profile, session_id="report", channel="api"))
         return await _report_response(check, format)
