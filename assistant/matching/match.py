@@ -283,8 +283,8 @@ def judge_measure(measure: Measure, doc: Document, labels: MeasureLabels, f: Fac
         # field that decides it is unknown, the verdict is not a confident one.
         unknown = [t for o in offers for t in o.beneficiaries if _beneficiary_met(t, f) is None]
         if f.industries is None:
-            # An offer that names industries may be meant for them alone: unknown industry, no certainty.
-            unknown += [t for o in offers for t in o.mentions]
+            # An offer for the needs that names industries may be meant for them alone.
+            unknown += [t for j in judged for t in j.offer.mentions]
         if unknown:
             extra = tuple(Condition(_t("for", lang, what=vocab.label(t.category, t.key, lang)), None, t.quote, t.category)
                           for t in _dedupe_terms(unknown))
