@@ -4,6 +4,7 @@ link a kiosk's QR code opens), and the form section of the chat and kiosk pages.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import secrets
 import tempfile
@@ -27,6 +28,8 @@ from ..matching.service import Matcher
 from .api import ApiError, read_json
 from .context import WebContext, new_session_id
 from .render import measure_html
+
+log = logging.getLogger(__name__)
 
 MAX_REPORTS = 200  # reports kept for their QR links, newest first
 REPORT_TTL_S = 3600.0
@@ -90,9 +93,7 @@ class HealthCheckWeb:
         try:
             self.ctx.records.add_health_check(check, session_id=session_id, channel=channel, total_ms=ms)
         except Exception:  # a full disk must not cost the enterprise its result
-            import logging
-
-            logging.getLogger(__name__).exception("health check not recorded")
+            log.exception("health check not recorded")
         return check, self.reports.put(check)
 
 
