@@ -26,6 +26,7 @@ chat: models index
 # eval/thresholds.json (replies cached by model, prompt and evidence hashes in eval/answer-cache.jsonl).
 test: models index
 	@scripts/browser.sh
+	@scripts/postgres.sh
 	$(VENV)/bin/ruff check assistant tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(JXA) eval --quick --gate --no-baseline

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from .config import Settings
 from .errors import AssistantError
+from .privacy import redact_logs
 
 log = logging.getLogger("assistant")
 
@@ -257,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2) if hasattr(args, "verbose") else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()  # a question quoted in a warning must not put a phone number into the server's log
     try:
         settings = settings_from_args(args)
     except ValidationError as exc:

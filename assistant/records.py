@@ -1,56 +1,35 @@
-"""Consultation records: every question and its answer in SQLite, personal data redacted first.
+"""Consultation records: every question and its answer, personal data redacted first
+(`privacy.redact`).
 
-One table, `consultations`, versioned by `PRAGMA user_version` and migrated forward on open. The
-database runs in WAL mode so the insights page can read while the server writes. One connection
-is shared behind a lock: writes are a few per minute, and one writer is what SQLite wants anyway.
+Two stores behind one interface (`RecordStore`): SQLite, the default, a file beside one server; and
+PostgreSQL (records_postgres.py), shared by several app replicas, selected by `JXA_DB_URL`. Both
+hold the same table, `consultations`, built by the same numbered migrations, and both store exactly
+the row `consultation_row` makes, so redaction happens once, before either sees the text.
+
+The SQLite file runs in WAL mode so the insights page can read while the server writes. One
+connection is shared behind a lock: writes are a few per minute, and one writer is what SQLite wants.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
+from .privacy import private_file, redact
 from .types import Answer
 
 log = logging.getLogger(__name__)
 
-# Order matters: an 18-character ID number contains 11-digit runs a phone pattern would take.
-_REDACTIONS: tuple[tuple[re.Pattern, str], ...] = (
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"), "[email]"),
-    (re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])"), "[id]"),
-    (re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)"), "[phone]"),
-)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def redact(text: str | None) -> str:
-    """Replace mainland mobile numbers, resident ID numbers and e-mail addresses.
-
-    Example:
-        >>> redact("call 13812345678 or mail li@example.cn, ID 11010519491231002X")
-        'call [phone] or mail [email], ID [id]'
-    """
-    if not text:
-        return text or ""
-    # SQLite stores UTF-8, which cannot hold an unpaired surrogate (JSON can spell one: "\ud800");
-    # one such character must not cost the whole record.
-    text = _SURROGATE.sub("\ufffd", text)
-    for pattern, placeholder in _REDACTIONS:
-        text = pattern.sub(placeholder, text)
-    return text
-
-
-# Each entry moves the schema up one version; never edit an entry once released, append a new one.
+# Each entry moves the schema up one version (records_postgres.py has the same entries in its
+# dialect, one for one); never edit an entry once released, append a new one.
 MIGRATIONS: tuple[str, ...] = (
     # 1: the consultation log
     """
@@ -110,22 +89,133 @@ class Record:
     feedback_comment: str | None
 
 
+@runtime_checkable
+class RecordStore(Protocol):
+    """What the server, the insights and the CLI ask of a consultation log."""
+
+    @property
+    def version(self) -> int: ...
+
+    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
+            created_at: datetime | None = None) -> str: ...
+
+    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
+                         created_at: datetime | None = None) -> str: ...
+
+    def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool: ...
+
+    def set_comment(self, ref: str, comment: str) -> bool: ...
+
+    def purge(self, older_than_days: int, *, now: datetime | None = None) -> int: ...
+
+    def get(self, ref: str) -> Record | None: ...
+
+    def count(self) -> int: ...
+
+    def iter(self, since: datetime | None = None) -> Iterator[Record]: ...
+
+    def close(self) -> None: ...
+
+
+def open_records(settings) -> RecordStore:
+    """The store the settings name: PostgreSQL at `db_url` when set, else SQLite at `db_path`."""
+    url = settings.db_url.get_secret_value()
+    if url:
+        from .records_postgres import PostgresRecords
+
+        return PostgresRecords(url)
+    return SQLiteRecords(settings.db_path)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(t: datetime) -> str:
+def iso(t: datetime) -> str:
+    """Timestamps are stored as UTC ISO text in both stores, so they sort as strings."""
     return t.astimezone(UTC).isoformat(timespec="seconds")
 
 
-class Records:
-    """The consultation log.
+def consultation_row(answer: Answer, *, session_id: str, channel: str, extra_timings: dict | None,
+                     created_at: datetime | None) -> dict:
+    """The row either store inserts for one answer: every free text redacted, a fresh reference."""
+    timings = dict(answer.timings) | (extra_timings or {})
+    citations = [{"n": c.n, "measure_id": c.measure.measure_id, "label": c.measure.label,
+                  "doc_id": c.document.doc_id, "expired": c.expired} for c in answer.citations]
+    return {
+        "ref": secrets.token_hex(8),
+        "created_at": iso(created_at or _now()),
+        "session_id": session_id[:64],
+        "channel": channel,
+        "question": redact(answer.question),
+        "rewritten_query": redact(answer.rewritten_query),
+        "language": answer.language,
+        "answer": redact(answer.answer),
+        "citations": json.dumps(citations, ensure_ascii=False),
+        "refused": int(answer.refused),
+        "notice": answer.notice,
+        "mode": answer.mode,
+        "timings": json.dumps(timings),
+        "total_ms": timings.get("total_ms"),
+    }
+
+
+def health_check_row(check, *, session_id: str, channel: str, total_ms: float | None,
+                     created_at: datetime | None) -> dict:
+    """The row either store inserts for one policy health check: the profile (redacted) as what was
+    asked, the measures that apply or may apply as its citations; `mode` is "health_check", and a
+    check where nothing applies is recorded as refused, so insights can show it as a gap."""
+    from .matching.match import APPLIES, MAY_APPLY
+
+    p = check.profile
+    asked = "; ".join(f"{k}: {v}" for k, v in (
+        ("district", p.district), ("industry", p.industry), ("employees", p.employees),
+        ("founded", p.founded_year), ("qualifications", ", ".join(p.qualifications) if p.qualifications else None),
+        ("needs", p.needs)) if v is not None)
+    applies, maybe = check.level(APPLIES), check.level(MAY_APPLY)
+    citations = [{"n": n, "measure_id": r.measure.measure_id, "label": r.measure.label, "doc_id": r.document.doc_id,
+                  "expired": r.expired, "level": r.level} for n, r in enumerate(applies + maybe, 1)]
+    return {
+        "ref": secrets.token_hex(8),
+        "created_at": iso(created_at or _now()),
+        "session_id": session_id[:64],
+        "channel": channel,
+        "question": redact(asked or "(empty profile)"),
+        "rewritten_query": "",
+        "language": p.lang,
+        "answer": f"applies {len(applies)}, may apply {len(maybe)}",
+        "citations": json.dumps(citations, ensure_ascii=False),
+        "refused": int(not applies),
+        "notice": "health_check_empty" if not applies and not maybe else ("health_check_thin" if not applies else ""),
+        "mode": "health_check",
+        "timings": json.dumps({"total_ms": total_ms} if total_ms is not None else {}),
+        "total_ms": total_ms,
+    }
+
+
+def feedback_comment(comment: str | None) -> str | None:
+    """A feedback comment as stored: redacted, bounded, None when blank."""
+    return redact(comment.strip())[:2000] if comment and comment.strip() else None
+
+
+def record_from_row(row: Mapping) -> Record:
+    return Record(
+        id=row["id"], ref=row["ref"], created_at=datetime.fromisoformat(row["created_at"]),
+        session_id=row["session_id"], channel=row["channel"], question=row["question"],
+        rewritten_query=row["rewritten_query"], language=row["language"], answer=row["answer"],
+        citations=json.loads(row["citations"]), refused=bool(row["refused"]), notice=row["notice"],
+        mode=row["mode"], total_ms=row["total_ms"], timings=json.loads(row["timings"]),
+        feedback=row["feedback"], feedback_comment=row["feedback_comment"])
+
+
+class SQLiteRecords:
+    """The consultation log in one SQLite file (the default store).
 
     Args:
         path: the SQLite file (created with its folder if missing).
 
     Example:
-        >>> records = Records(Path("var/consultations.sqlite3"))
+        >>> records = SQLiteRecords(Path("var/consultations.sqlite3"))
         >>> ref = records.add(answer, session_id="a1b2c3", channel="web")
         >>> records.set_feedback(ref, +1, "clear and to the point")
         True
@@ -133,8 +223,7 @@ class Records:
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # the records hold what the public asked: owner-only, also -wal and -shm
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
@@ -143,6 +232,9 @@ class Records:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
+
+    def __repr__(self) -> str:
+        return f"SQLiteRecords({str(self.path)!r})"
 
     # ---------------------------------------------------------------- schema
     @property
@@ -173,100 +265,52 @@ class Records:
             return self._db.execute("PRAGMA journal_mode").fetchone()[0]
 
     # ---------------------------------------------------------------- writes
+    def _insert(self, row: dict) -> str:
+        cols = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._lock:
+            self._db.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
+        return row["ref"]
+
     def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
             created_at: datetime | None = None) -> str:
         """Store one answered (or refused) question, redacted. Returns the record's reference."""
-        ref = secrets.token_hex(8)
-        timings = dict(answer.timings) | (extra_timings or {})
-        citations = [{"n": c.n, "measure_id": c.measure.measure_id, "label": c.measure.label,
-                      "doc_id": c.document.doc_id, "expired": c.expired} for c in answer.citations]
-        row = {
-            "ref": ref,
-            "created_at": _iso(created_at or _now()),
-            "session_id": session_id[:64],
-            "channel": channel,
-            "question": redact(answer.question),
-            "rewritten_query": redact(answer.rewritten_query),
-            "language": answer.language,
-            "answer": redact(answer.answer),
-            "citations": json.dumps(citations, ensure_ascii=False),
-            "refused": int(answer.refused),
-            "notice": answer.notice,
-            "mode": answer.mode,
-            "timings": json.dumps(timings),
-            "total_ms": timings.get("total_ms"),
-        }
-        cols = ", ".join(row)
-        marks = ", ".join(f":{k}" for k in row)
-        with self._lock:
-            self._db.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
-        return ref
+        row = consultation_row(answer, session_id=session_id, channel=channel, extra_timings=extra_timings,
+                               created_at=created_at)
+        return self._insert(row)
 
     def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
                          created_at: datetime | None = None) -> str:
-        """Store one policy health check like a question: the profile (redacted) as what was asked,
-        the measures that apply or may apply as its citations; `mode` is "health_check", and a
-        check where nothing applies is recorded as refused, so insights can show it as a gap."""
-        from .matching.match import APPLIES, MAY_APPLY
-
-        ref = secrets.token_hex(8)
-        p = check.profile
-        asked = "; ".join(f"{k}: {v}" for k, v in (
-            ("district", p.district), ("industry", p.industry), ("employees", p.employees),
-            ("founded", p.founded_year), ("qualifications", ", ".join(p.qualifications) if p.qualifications else None),
-            ("needs", p.needs)) if v is not None)
-        applies, maybe = check.level(APPLIES), check.level(MAY_APPLY)
-        citations = [{"n": n, "measure_id": r.measure.measure_id, "label": r.measure.label, "doc_id": r.document.doc_id,
-                      "expired": r.expired, "level": r.level} for n, r in enumerate(applies + maybe, 1)]
-        timings = {"total_ms": total_ms} if total_ms is not None else {}
-        row = {
-            "ref": ref,
-            "created_at": _iso(created_at or _now()),
-            "session_id": session_id[:64],
-            "channel": channel,
-            "question": redact(asked or "(empty profile)"),
-            "rewritten_query": "",
-            "language": p.lang,
-            "answer": f"applies {len(applies)}, may apply {len(maybe)}",
-            "citations": json.dumps(citations, ensure_ascii=False),
-            "refused": int(not applies),
-            "notice": "health_check_empty" if not applies and not maybe else ("health_check_thin" if not applies else ""),
-            "mode": "health_check",
-            "timings": json.dumps(timings),
-            "total_ms": total_ms,
-        }
-        cols = ", ".join(row)
-        marks = ", ".join(f":{k}" for k in row)
-        with self._lock:
-            self._db.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
-        return ref
+        """Store one policy health check like a question (see `health_check_row`)."""
+        row = health_check_row(check, session_id=session_id, channel=channel, total_ms=total_ms,
+                               created_at=created_at)
+        return self._insert(row)
 
     def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool:
         """Thumbs up (+1) or down (-1), with an optional comment; False if no such record."""
         if rating not in (-1, 1):
             raise ValueError("rating must be +1 or -1")
-        comment = redact(comment.strip())[:2000] if comment and comment.strip() else None
+        comment = feedback_comment(comment)
         with self._lock:
             if comment is None:  # a second click on the thumb keeps a comment given earlier
                 cur = self._db.execute("UPDATE consultations SET feedback = ?, feedback_at = ? WHERE ref = ?",
-                                       (rating, _iso(_now()), ref))
+                                       (rating, iso(_now()), ref))
             else:
                 cur = self._db.execute("UPDATE consultations SET feedback = ?, feedback_comment = ?, "
-                                       "feedback_at = ? WHERE ref = ?", (rating, comment, _iso(_now()), ref))
+                                       "feedback_at = ? WHERE ref = ?", (rating, comment, iso(_now()), ref))
         return cur.rowcount == 1
 
     def set_comment(self, ref: str, comment: str) -> bool:
-        comment = redact(comment.strip())[:2000]
         with self._lock:
             cur = self._db.execute("UPDATE consultations SET feedback_comment = ?, feedback_at = ? WHERE ref = ?",
-                                   (comment or None, _iso(_now()), ref))
+                                   (feedback_comment(comment), iso(_now()), ref))
         return cur.rowcount == 1
 
     def purge(self, older_than_days: int, *, now: datetime | None = None) -> int:
         """Delete records older than N days (0 keeps everything). Returns how many were deleted."""
         if older_than_days <= 0:
             return 0
-        cutoff = _iso((now or _now()) - timedelta(days=older_than_days))
+        cutoff = iso((now or _now()) - timedelta(days=older_than_days))
         with self._lock:
             cur = self._db.execute("DELETE FROM consultations WHERE created_at < ?", (cutoff,))
         if cur.rowcount:
@@ -277,7 +321,7 @@ class Records:
     def get(self, ref: str) -> Record | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM consultations WHERE ref = ?", (ref,)).fetchone()
-        return self._record(row) if row else None
+        return record_from_row(row) if row else None
 
     def count(self) -> int:
         with self._lock:
@@ -289,22 +333,16 @@ class Records:
         args: tuple = ()
         if since is not None:
             query += " WHERE created_at >= ?"
-            args = (_iso(since),)
+            args = (iso(since),)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY created_at, id", args).fetchall()
         for row in rows:
-            yield self._record(row)
-
-    @staticmethod
-    def _record(row: sqlite3.Row) -> Record:
-        return Record(
-            id=row["id"], ref=row["ref"], created_at=datetime.fromisoformat(row["created_at"]),
-            session_id=row["session_id"], channel=row["channel"], question=row["question"],
-            rewritten_query=row["rewritten_query"], language=row["language"], answer=row["answer"],
-            citations=json.loads(row["citations"]), refused=bool(row["refused"]), notice=row["notice"],
-            mode=row["mode"], total_ms=row["total_ms"], timings=json.loads(row["timings"]),
-            feedback=row["feedback"], feedback_comment=row["feedback_comment"])
+            yield record_from_row(row)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+#: the default store, by its historical name
+Records = SQLiteRecords

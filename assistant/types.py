@@ -8,7 +8,11 @@ from datetime import date
 
 @dataclass(frozen=True)
 class Document:
-    """One policy document, cleaned, with the metadata parsed from its text (or the catalog)."""
+    """One policy document, cleaned, with the metadata parsed from its text (or the catalog).
+
+    `effective` is set only when the text names the day it takes effect; None means from its issue.
+    `supersedes` names the doc_id of the earlier version this one replaces, if any.
+    """
 
     doc_id: str
     source_file: str
@@ -23,6 +27,8 @@ class Document:
     issued: date | None
     valid_until: date | None
     validity_text: str | None
+    effective: date | None = None
+    supersedes: str | None = None
 
 
 @dataclass(frozen=True)

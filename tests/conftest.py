@@ -133,6 +133,25 @@ def fake_assistant(fake_settings):
 
 
 @pytest.fixture(scope="session")
+def postgres_cluster():
+    """One real PostgreSQL server for the session, from the machine's binaries (scripts/postgres.sh)."""
+    from assistant.serving.postgres import TemporaryPostgres
+
+    cluster = TemporaryPostgres.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster, request) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{os.getpid()}_{time.monotonic_ns()}"
+    url = postgres_cluster.create_database(name)
+    yield url
+    postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -180,7 +180,8 @@ def test_canary_in_model_output_is_suppressed(fake_assistant):
     events, answer = stream(fake_assistant, IP_JINGAN)
     shown = "".join(e.text for e in events) + json.dumps(answer.to_json())
     assert fake_assistant.canary not in shown
-    assert answer.mode == "extractive" and answer.notice
+    # Answered as when the model finds nothing, so the prober learns nothing from the reply.
+    assert answer.refused and answer.mode == "refusal" and answer.notice == "model"
     assert fake_assistant.canary in llm.calls[0][0]["content"]  # it was in the system prompt
 
 
@@ -205,7 +206,7 @@ def test_canary_split_across_deltas_is_suppressed(fake_settings):
     llm.canary = assistant.canary
     events, answer = stream(assistant, IP_JINGAN)
     assert assistant.canary not in "".join(e.text for e in events)
-    assert answer.mode == "extractive"
+    assert answer.mode == "refusal" and answer.notice == "model"
 
 
 def test_document_number_with_an_abbreviation_is_kept_whole(fake_assistant):

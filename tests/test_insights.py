@@ -261,3 +261,23 @@ def test_insights_disabled_without_a_password(fake_settings, fake_assistant):
         r = c.get("/insights")
         assert r.status_code == 403 and "JXA_STAFF_PASSWORD" in r.text
         assert c.post("/insights/login", data={"password": ""}).status_code == 403
+
+
+def test_insights_read_every_replicas_records(postgres_url):
+    """Two app replicas writing to one PostgreSQL database: either one's insights count all questions."""
+    from assistant.records_postgres import PostgresRecords
+
+    replicas = [PostgresRecords(postgres_url), PostgresRecords(postgres_url)]
+    questions = [q for qs in TOPICS.values() for q in qs]
+    for n, q in enumerate(questions):
+        replicas[n % 2].add(_answer(q), session_id=f"s{n}", channel=f"replica-{n % 2}",
+                            created_at=NOW - timedelta(hours=n + 1))
+    for i, (q, reason) in enumerate(GAPS):
+        replicas[i % 2].add(_answer(q, refused=True, notice=reason), session_id="g", created_at=NOW - timedelta(hours=2))
+    for store in replicas:
+        ins = compute(store.iter(), embedder=_fake_embedder(), since=NOW - timedelta(days=7), now=NOW)
+        assert ins.total == len(questions) + len(GAPS) and ins.answered == len(questions)
+        assert ins.channels == {"replica-0": 9, "replica-1": 9, "web": len(GAPS)}
+        assert sum(g.count for g in ins.gaps) == len(GAPS)
+    for store in replicas:
+        store.close()

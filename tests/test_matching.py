@@ -116,8 +116,10 @@ def test_vocabulary_edit_relabels_at_the_next_build(seeds_copy, tmp_path):
     index = tmp_path / "index"
     build_index(seeds_copy, index, FakeEmbedder())
     before = read_stored(index)
-    path = seeds_copy / "label-vocabulary.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
+    from assistant.matching.vocabulary import vocabulary_path
+
+    data = json.loads(vocabulary_path(seeds_copy).read_text(encoding="utf-8"))  # the shipped one
+    path = seeds_copy / "label-vocabulary.json"  # the library's own copy replaces it
     data["support_kinds"]["space"]["terms"].append("chambers of commerce")
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     build_index(seeds_copy, index, FakeEmbedder())  # the index is current; only the labels change

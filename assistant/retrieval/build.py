@@ -89,7 +89,7 @@ def without_instructions(parsed: ParsedDocument) -> tuple[ParsedDocument, int]:
         if kept:
             joiner = " " if parsed.document.language == "en" else ""
             measures.append(replace(m, text=joiner.join(kept)))
-    return ParsedDocument(parsed.document, tuple(measures)), removed
+    return replace(parsed, measures=tuple(measures)), removed
 
 
 def seed_files(seeds_dir: Path) -> list[Path]:
@@ -132,20 +132,26 @@ def is_current(index_dir: Path, seeds_dir: Path, embedder_id: str, hnsw: bool = 
             and store.files_intact(index_dir, manifest))
 
 
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path} is not UTF-8 text: convert it (e.g. `iconv -f GB18030 -t UTF-8`)") from exc
+
+
 def parse_seeds(seeds_dir: Path) -> list[ParsedDocument]:
-    files = seed_files(seeds_dir)  # first, so a wrong folder is named as such, not as a missing catalog
+    """Every document of the library folder, parsed; the catalog's entries override what they say."""
+    files = seed_files(seeds_dir)  # first, so a wrong folder is named as such, not as a bad catalog
     catalog = load_catalog(seeds_dir)
     parsed = []
+    seen: dict[str, str] = {}
     for path in files:
-        entry = catalog.get(path.name)
-        if entry is None:
-            raise CorpusError(f"{path.name} has no entry in {seeds_dir / CATALOG_FILE}: add its doc_id, district "
-                              f"and short titles there")
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorpusError(f"{path} is not UTF-8 text: convert it (e.g. `iconv -f GB18030 -t UTF-8`)") from exc
-        parsed.append(parse_document(raw, path.name, entry))
+        p = parse_document(read_text(path), path.name, catalog.get(path.name))
+        if p.document.doc_id in seen:
+            raise CorpusError(f"{path.name} and {seen[p.document.doc_id]} both have the id {p.document.doc_id!r}: "
+                              f"give one of them its own doc_id in {seeds_dir / CATALOG_FILE}")
+        seen[p.document.doc_id] = path.name
+        parsed.append(p)
     return parsed
 
 

@@ -61,18 +61,38 @@ def sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
-def _doc_to_json(d: Document) -> dict:
+# Fields added to Document after format 1 was fixed: written only when set, so an index of documents
+# that do not use them is byte for byte what it was.
+_OPTIONAL_DOC_FIELDS = ("effective", "supersedes")
+_DOC_DATES = ("issued", "valid_until", "effective")
+
+
+def doc_to_json(d: Document) -> dict:
     out = asdict(d)
-    out["issued"] = d.issued.isoformat() if d.issued else None
-    out["valid_until"] = d.valid_until.isoformat() if d.valid_until else None
+    for name in _DOC_DATES:
+        value = getattr(d, name)
+        out[name] = value.isoformat() if value else None
+    for name in _OPTIONAL_DOC_FIELDS:
+        if out[name] is None:
+            del out[name]
     return out
 
 
-def _doc_from_json(o: dict) -> Document:
+def doc_from_json(o: dict) -> Document:
     o = dict(o)
-    o["issued"] = date.fromisoformat(o["issued"]) if o["issued"] else None
-    o["valid_until"] = date.fromisoformat(o["valid_until"]) if o["valid_until"] else None
+    for name in _DOC_DATES:
+        o[name] = date.fromisoformat(o[name]) if o.get(name) else None
     return Document(**o)
+
+
+def corpus_json(documents: list[Document], measures: list[Measure], chunks: list[Chunk]) -> str:
+    """The text of corpus.json: documents, measures and chunks with their BM25 tokens."""
+    corpus = {
+        "documents": [doc_to_json(d) for d in documents],
+        "measures": [asdict(m) for m in measures],
+        "chunks": [asdict(c) | {"tokens": tokenize(c.index_text)} for c in chunks],
+    }
+    return json.dumps(corpus, ensure_ascii=False, indent=1)
 
 
 def _measure_from_json(o: dict) -> Measure:
@@ -120,12 +140,7 @@ def write_index(
     # The pid in the name tells a later build whether this folder's builder is still alive.
     tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-{os.getpid()}-", dir=index_dir.parent))
     try:
-        corpus = {
-            "documents": [_doc_to_json(d) for d in documents],
-            "measures": [asdict(m) for m in measures],
-            "chunks": [asdict(c) | {"tokens": tokenize(c.index_text)} for c in chunks],
-        }
-        (tmp / CORPUS).write_text(json.dumps(corpus, ensure_ascii=False, indent=1), encoding="utf-8")
+        (tmp / CORPUS).write_text(corpus_json(documents, measures, chunks), encoding="utf-8")
         crash_point("tmp-partial")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         np.save(tmp / VECTORS, vectors, allow_pickle=False)
@@ -252,7 +267,7 @@ def load_index(index_dir: Path, embedder_id: str | None = None) -> IndexData:
         corpus = json.loads((index_dir / CORPUS).read_text(encoding="utf-8"))
         vectors = np.load(index_dir / VECTORS, allow_pickle=False)
         faiss_index = faiss.read_index(str(index_dir / FAISS_FILE))
-        documents = {d["doc_id"]: _doc_from_json(d) for d in corpus["documents"]}
+        documents = {d["doc_id"]: doc_from_json(d) for d in corpus["documents"]}
         measures = {m["measure_id"]: _measure_from_json(m) for m in corpus["measures"]}
         tokens = [c.pop("tokens") for c in corpus["chunks"]]
         chunks = [Chunk(**c) for c in corpus["chunks"]]

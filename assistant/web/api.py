@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..answering.assistant import clean_question
 from ..errors import AssistantError, BackendError, IndexLoadError, InputError, ModelError
+from ..serving.model_server import HealthReporting
 from ..types import Answer
 from .context import WebContext, new_session_id
 from .worker import END, Job, Overloaded, Starting
@@ -89,8 +90,25 @@ class ChatRequest(BaseModel):
     n: StrictInt = 1
 
 
+FEEDBACK_MAX_BODY = 16_000
+
+
+def max_body(settings) -> int:
+    """Largest body /api/ask and /v1/chat/completions accept: a question and a full history."""
+    return max(64_000, 8 * settings.max_question_chars + 2 * MAX_HISTORY * MAX_HISTORY_CHARS)
+
+
+def _json_content_type(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
 async def read_json(request: Request, model: type[BaseModel], max_bytes: int) -> Any:
-    """Parse and validate a JSON body, with a clear 4xx for each way it can be wrong."""
+    """Parse and validate a JSON body, with a clear 4xx for each way it can be wrong. Only a body
+    declared as JSON is read: a form on another site can post text/plain without asking first."""
+    if not _json_content_type(request):
+        raise ApiError(415, "unsupported_media_type", "send the request body as JSON, with the header "
+                                                      "Content-Type: application/json")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "too_large", f"the request body is larger than {max_bytes:,} bytes")
@@ -130,8 +148,8 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 # ---------------------------------------------------------------- helpers
-def _client_key(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def _client_key(ctx: WebContext, request: Request) -> str:
+    return ctx.identity.key(request.headers, request.client.host if request.client else None)
 
 
 def _session(request: Request) -> str:
@@ -152,9 +170,9 @@ def _check_question(ctx: WebContext, question: str, history: list[tuple[str, str
 
 
 def _submit(ctx: WebContext, request: Request, question: str, history: list[tuple[str, str]]) -> Job:
-    wait = ctx.limiter.check(_client_key(request))
+    wait = ctx.limiter.check(_client_key(ctx, request))
     if wait:
-        raise ApiError(429, "rate_limited", f"too many questions from this address; try again in {wait} s",
+        raise ApiError(429, "rate_limited", f"too many questions from this client; try again in {wait} s",
                        {"Retry-After": str(wait)})
     if ctx.worker.load_error:
         raise ApiError(503, "model_unavailable", f"the language model could not be loaded: {ctx.worker.load_error}")
@@ -219,7 +237,7 @@ def _history_from_messages(messages: list[ChatMessage]) -> tuple[str, list[tuple
 # ---------------------------------------------------------------- routes
 def build_router(ctx: WebContext) -> APIRouter:
     router = APIRouter()
-    max_body = max(64_000, 8 * ctx.settings.max_question_chars + 2 * MAX_HISTORY * MAX_HISTORY_CHARS)
+    body_limit = max_body(ctx.settings)
 
     @router.get("/healthz")
     def healthz() -> dict:
@@ -235,11 +253,19 @@ def build_router(ctx: WebContext) -> APIRouter:
                 "code": "model_unavailable", "message": ctx.worker.load_error}}, status_code=503)
         if not ctx.ready:
             return JSONResponse({"status": "loading", **body}, status_code=503, headers={"Retry-After": "10"})
-        return JSONResponse({"status": "ready", **body, "model": getattr(ctx.assistant.llm, "id", "")})
+        llm = ctx.assistant.llm
+        if isinstance(llm, HealthReporting):
+            problem = llm.health()
+            if problem is not None:  # a load balancer sends this replica's questions elsewhere meanwhile
+                return JSONResponse({"status": "error", **body, "error": {
+                    "code": "model_server_unavailable", "message": problem}}, status_code=503,
+                    headers={"Retry-After": "5"})
+            body["model_server"] = "ok"
+        return JSONResponse({"status": "ready", **body, "model": getattr(llm, "id", "")})
 
     @router.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:
-        req: AskRequest = await read_json(request, AskRequest, max_body)
+        req: AskRequest = await read_json(request, AskRequest, body_limit)
         history = [(u, a) for u, a in req.history]
         question = _check_question(ctx, req.question, history)
         session_id = _session(request)
@@ -254,7 +280,7 @@ def build_router(ctx: WebContext) -> APIRouter:
 
     @router.post("/api/feedback")
     async def feedback(request: Request) -> JSONResponse:
-        req: FeedbackRequest = await read_json(request, FeedbackRequest, 16_000)
+        req: FeedbackRequest = await read_json(request, FeedbackRequest, FEEDBACK_MAX_BODY)
         found = await anyio.to_thread.run_sync(ctx.records.set_feedback, req.ref, req.rating, req.comment)
         if not found:
             raise ApiError(404, "not_found", "no consultation with that reference")
@@ -267,7 +293,7 @@ def build_router(ctx: WebContext) -> APIRouter:
 
     @router.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
-        req: ChatRequest = await read_json(request, ChatRequest, max_body)
+        req: ChatRequest = await read_json(request, ChatRequest, body_limit)
         if req.n != 1:
             raise ApiError(400, "invalid_request", "only n=1 is supported")
         raw_question, history = _history_from_messages(req.messages)

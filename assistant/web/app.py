@@ -15,9 +15,12 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 
 from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
-from ..records import Records  # noqa: E402
-from . import api, health_check, insights_page  # noqa: E402
+from ..corpus.read import MAX_BYTES as MAX_DOCUMENT_BYTES  # noqa: E402
+from ..records import open_records  # noqa: E402
+from . import api, clients, health_check, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
+from .guard import Guard  # noqa: E402
+from .reload import IndexWatcher  # noqa: E402
 from .worker import InferenceWorker  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     from .ui import build_ui
 
     assistant = assistant or Assistant.from_settings(settings)
-    records = Records(settings.db_path)
+    records = open_records(settings)
     purged = records.purge(settings.retention_days)
     if purged:
         log.warning("deleted %d consultation records older than %d days", purged, settings.retention_days)
@@ -52,15 +55,20 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     ctx = WebContext(settings=settings, assistant=assistant, worker=worker, records=records, kiosk=kiosk,
                      limiter=RateLimiter(settings.rate_limit_per_min))
 
+    watcher = IndexWatcher(ctx, settings.index_watch_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         if load_model and not assistant.ready:
             worker.load_model()
+        watcher.start()
         yield
+        watcher.stop()
         worker.close()
 
     app = FastAPI(title="Jing Xiao A", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
+    app.state.index_watcher = watcher
     api.install_error_handlers(app)
     origins = settings.cors_origin_list
     # Always installed: with our own CORSMiddleware Gradio adds none of its own, so an empty list
@@ -68,16 +76,18 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type", "Authorization", "X-Session-Id"],
                        expose_headers=["X-Record-Ref", "Retry-After"], allow_credentials=False)
+    # Outermost, so that nothing (CORS included) sees a request it refuses.
+    body = api.max_body(settings)
+    app.add_middleware(Guard, settings=settings, limits={
+        "/api/ask": body, "/v1/chat/completions": body, "/api/feedback": api.FEEDBACK_MAX_BODY,
+        "/insights/login": insights_page.LOGIN_MAX_BODY, "/insights/logout": 1024,
+        # a document upload: the reader's own limit plus the multipart envelope
+        "/insights/library/preview": MAX_DOCUMENT_BYTES + 64_000})
     ctx.health = health_check.HealthCheckWeb(ctx)
     app.include_router(health_check.build_router(ctx, ctx.health))
     app.include_router(api.build_router(ctx))
     app.include_router(insights_page.build_router(ctx))
-
-    # No part of the chat takes files; Gradio's upload route would still accept them, so it is
-    # answered here first (parent routes win over the mount).
-    @app.post("/gradio_api/upload", include_in_schema=False)
-    def no_uploads():
-        raise api.ApiError(403, "uploads_disabled", "this server does not accept files")
+    app.include_router(clients.build_router(settings, ctx.identity))
 
     demo, css = build_ui(ctx)
     # Enough Gradio queue for everyone the worker could take plus a margin; the worker, not this

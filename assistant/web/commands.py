@@ -11,27 +11,27 @@ def cmd_serve(args, settings) -> int:
     import uvicorn
 
     from .app import create_app
+    from .serving import server_config
 
     app = create_app(settings, kiosk=args.kiosk)
     where = f"http://{settings.host}:{settings.port}/"
     print(f"serving {'the kiosk' if args.kiosk else 'the chat'} on {where} (API: {where}api/ask, "
           f"{where}v1/chat/completions; readiness: {where}readyz). Ctrl-C stops.", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                proxy_headers=False, server_header=False)
+    uvicorn.Server(server_config(app, settings)).run()
     return 0
 
 
 def cmd_insights(args, settings) -> int:
     from ..insights import compute, gaps_csv, render_text
-    from ..records import Records
+    from ..records import open_records
 
-    records = Records(settings.db_path)
+    records = open_records(settings)
     if args.purge:
         if settings.retention_days <= 0:
             print("retention_days is 0 (keep forever): nothing deleted")
         else:
             n = records.purge(settings.retention_days)
-            print(f"deleted {n} records older than {settings.retention_days} days from {settings.db_path}")
+            print(f"deleted {n} records older than {settings.retention_days} days from {records!r}")
         if not args.csv and not args.summary:
             return 0
     since = datetime.now(UTC) - timedelta(days=args.days) if args.days else None

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..answering.assistant import Assistant
 from ..config import Settings
-from ..records import Records
+from ..records import RecordStore
+from .clients import ClientIdentity
 from .worker import InferenceWorker
 
 
@@ -59,9 +60,13 @@ class WebContext:
     settings: Settings
     assistant: Assistant
     worker: InferenceWorker
-    records: Records
+    records: RecordStore
     kiosk: bool = False
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    identity: ClientIdentity = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = ClientIdentity(self.settings)
     health: Any = None  # the policy health check (web.health_check.HealthCheckWeb), set by create_app
 
     @property

@@ -8,12 +8,14 @@ holding a random token; `curl -u any:PASSWORD` works too, for the CSV.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import html
 import secrets
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -21,9 +23,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ..insights import Insights, compute, gaps_csv
+from .clients import ClientIdentity
 from .context import RateLimiter, WebContext
 
 COOKIE = "jxa_staff"
+LOGIN_MAX_BODY = 4096
 SESSION_S = 8 * 3600
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -58,51 +62,87 @@ class CachedEmbedder:
                              np.asarray(self.embedder.embed_queries([t]), dtype=np.float32)[0] for t in texts])
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a request may see the staff pages; `retry_after` > 0 when logins are locked."""
+
+    ok: bool
+    retry_after: int = 0
+
+
 class StaffAuth:
-    """The staff password, checked in constant time, and the login tokens it hands out."""
+    """The one way in for staff: a login token from the form, or the password itself (the form, or
+    HTTP Basic for scripts). Every password given is checked the same way: refused without a look
+    while its client, or everyone, has too many recent failures; compared in constant time (as
+    digests, so not even the length shows); each failure counted for its client and for all.
 
-    def __init__(self, password: str):
-        self.password = password
-        self._tokens: dict[str, float] = {}
+    On a kiosk a login token also ends once unused for kiosk_idle_s, as the chat is cleared then:
+    the next person at the screen must not find the staff pages open.
+    """
+
+    def __init__(self, settings, identity: ClientIdentity, *, idle_s: float | None = None):
+        password = settings.staff_password.get_secret_value()
+        self.enabled = bool(password)
+        self._digest = hashlib.sha256(password.encode("utf-8")).digest()
+        self.identity = identity
+        self.idle_s = idle_s
+        self._tokens: dict[str, tuple[float, float]] = {}  # token -> (expiry, last used)
         self._lock = threading.Lock()
-        self.failures = RateLimiter(10, window_s=300)
+        self.per_client = RateLimiter(settings.login_failures_per_client, window_s=settings.login_lockout_s)
+        self.everyone = RateLimiter(settings.login_failures_global, window_s=settings.login_lockout_s)
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.password)
+    def client(self, request: Request) -> str:
+        return self.identity.key(request.headers, request.client.host if request.client else None)
 
-    def check_password(self, given: str) -> bool:
-        return self.enabled and hmac.compare_digest(given.encode("utf-8"), self.password.encode("utf-8"))
+    def attempt(self, client: str, given: str) -> Verdict:
+        """Check one password from `client`."""
+        locked = max(self.per_client.wait(client), self.everyone.wait("*"))
+        if locked:  # checked before the password, so guessing stops being possible, not just reported
+            return Verdict(False, locked)
+        digest = hashlib.sha256(given.encode("utf-8", "replace")).digest()
+        if self.enabled and hmac.compare_digest(digest, self._digest):
+            return Verdict(True)
+        self.per_client.check(client)
+        self.everyone.check("*")
+        return Verdict(False)
 
     def issue(self) -> str:
         token = secrets.token_urlsafe(32)
         with self._lock:
             now = time.time()
-            self._tokens = {k: v for k, v in self._tokens.items() if v > now}
-            self._tokens[token] = now + SESSION_S
+            self._tokens = {k: v for k, v in self._tokens.items() if v[0] > now}
+            self._tokens[token] = (now + SESSION_S, now)
         return token
 
     def revoke(self, token: str) -> None:
         with self._lock:
             self._tokens.pop(token, None)
 
-    def authorized(self, request: Request) -> bool:
-        if not self.enabled:
-            return False
-        token = request.cookies.get(COOKIE, "")
-        if token:
-            with self._lock:
-                expiry = self._tokens.get(token)
-            if expiry and expiry > time.time():
-                return True
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                _, _, password = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
+    def _session(self, token: str) -> bool:
+        now = time.time()
+        with self._lock:
+            expiry, used = self._tokens.get(token, (0.0, 0.0))
+            if expiry <= now or (self.idle_s is not None and now - used > self.idle_s):
+                self._tokens.pop(token, None)
                 return False
-            return self.check_password(password)
-        return False
+            self._tokens[token] = (expiry, now)
+        return True
+
+    def check(self, request: Request) -> Verdict:
+        """A request to a staff page: its login token, or its Basic credentials."""
+        if not self.enabled:
+            return Verdict(False)
+        token = request.cookies.get(COOKIE, "")
+        if token and self._session(token):
+            return Verdict(True)
+        auth = request.headers.get("authorization", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                _, _, password = base64.b64decode(auth[6:], validate=True).decode("utf-8").partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return Verdict(False)
+            return self.attempt(self.client(request), password)
+        return Verdict(False)
 
 
 # ---------------------------------------------------------------- HTML
@@ -143,6 +183,12 @@ def login_form(error: str = "", status: int = 401) -> HTMLResponse:
             '<input type="password" id="password" name="password" autocomplete="current-password" required autofocus>'
             '<button type="submit" id="login-submit">Sign in</button></form></div>')
     return _page("Sign in · Demand insights", body, status)
+
+
+def locked_form(retry_after: int) -> HTMLResponse:
+    response = login_form(f"Too many failed attempts; try again in {retry_after} s.", status=429)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def bar_chart_days(ins: Insights, width: int = 1000, height: int = 180) -> str:
@@ -284,7 +330,7 @@ def insights_html(ins: Insights, days: int) -> str:
 # ---------------------------------------------------------------- routes
 def build_router(ctx: WebContext) -> APIRouter:
     router = APIRouter()
-    auth = StaffAuth(ctx.settings.staff_password.get_secret_value())
+    auth = StaffAuth(ctx.settings, ctx.identity, idle_s=ctx.settings.kiosk_idle_s if ctx.kiosk else None)
     embedder = CachedEmbedder(ctx.assistant.retriever.embedder)
 
     def disabled() -> HTMLResponse:
@@ -295,7 +341,7 @@ def build_router(ctx: WebContext) -> APIRouter:
     def summary(days: int) -> Insights:
         since = datetime.now(UTC) - timedelta(days=days)
         return compute(ctx.records.iter(since=since), embedder=embedder, index=ctx.assistant.retriever.data,
-                       since=since)
+                       since=since, max_embedded=ctx.settings.insights_max_questions)
 
     def days_param(request: Request) -> int:
         raw = request.query_params.get("days", "30")
@@ -305,7 +351,10 @@ def build_router(ctx: WebContext) -> APIRouter:
     def page(request: Request) -> Response:
         if not auth.enabled:
             return disabled()
-        if not auth.authorized(request):
+        verdict = auth.check(request)
+        if verdict.retry_after:
+            return locked_form(verdict.retry_after)
+        if not verdict.ok:
             return login_form()
         days = days_param(request)
         return _page("Demand insights", insights_html(summary(days), days))
@@ -314,10 +363,7 @@ def build_router(ctx: WebContext) -> APIRouter:
     async def login(request: Request) -> Response:
         if not auth.enabled:
             return disabled()
-        client = request.client.host if request.client else "unknown"
-        locked = auth.failures.wait(client)
-        if locked:  # checked before the password, so guessing stops being possible, not just reported
-            return login_form(f"Too many failed attempts; try again in {locked} s.", status=429)
+        client = auth.client(request)
         try:
             form = await request.form()
         except Exception:  # a malformed body is just a failed login
@@ -325,12 +371,16 @@ def build_router(ctx: WebContext) -> APIRouter:
         password = form.get("password")
         if not isinstance(password, str) or not password:
             return login_form("Enter the password.", status=400)
-        if not auth.check_password(password):
-            auth.failures.check(client)
+        verdict = auth.attempt(client, password)
+        if verdict.retry_after:
+            return locked_form(verdict.retry_after)
+        if not verdict.ok:
             return login_form("Wrong password.")
         response = RedirectResponse("/insights", status_code=303)
+        secure = ctx.identity.https(request.headers, request.client.host if request.client else None,
+                                    request.url.scheme)
         response.set_cookie(COOKIE, auth.issue(), max_age=SESSION_S, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/insights")
+                            secure=secure, path="/insights")
         return response
 
     @router.post("/insights/logout")
@@ -344,7 +394,11 @@ def build_router(ctx: WebContext) -> APIRouter:
     def gaps(request: Request) -> Response:
         if not auth.enabled:
             return disabled()
-        if not auth.authorized(request):
+        verdict = auth.check(request)
+        if verdict.retry_after:
+            return Response(f"too many failed attempts; try again in {verdict.retry_after} s\n", status_code=429,
+                            media_type="text/plain", headers={"Retry-After": str(verdict.retry_after)})
+        if not verdict.ok:
             return Response("staff password required\n", status_code=401, media_type="text/plain",
                             headers={"WWW-Authenticate": 'Basic realm="jxa insights"'})
         days = days_param(request)
@@ -352,4 +406,7 @@ def build_router(ctx: WebContext) -> APIRouter:
         return Response(body, media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="policy-gaps-{days}d.csv"', **SECURITY_HEADERS})
 
+    from .library_page import build_router as library_router  # the same login, under the cookie's path
+
+    router.include_router(library_router(ctx, lambda request: auth.check(request).ok, _page, login_form))
     return router

@@ -15,14 +15,20 @@ class LocalServer:
     def __init__(self, app, *, ready_path: str | None = "/readyz", timeout_s: float = 120.0):
         import uvicorn
 
+        from ..config import Settings
+        from .serving import server_config
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path = ready_path
         self.timeout_s = timeout_s
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error",
-                                                    timeout_graceful_shutdown=2))
+        # The app's own settings, so the connection limits are those `jxa serve` would apply.
+        ctx = getattr(getattr(app, "state", None), "ctx", None)
+        settings = ctx.settings if ctx is not None else Settings()
+        self.server = uvicorn.Server(server_config(app, settings, host="127.0.0.1", port=self.port, log_level="error",
+                                                   timeout_graceful_shutdown=2))
         self.thread = threading.Thread(target=self.server.run, name="jxa-local-server", daemon=True)
 
     def __enter__(self) -> LocalServer:

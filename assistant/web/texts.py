@@ -37,6 +37,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "waiting": "Waiting: {n} question(s) ahead of yours…",
         "thinking": "Looking through the policies…",
         "busy": "The assistant is busy answering other questions right now. Please try again in about {s} seconds.",
+        "rate_limited": "That is a lot of questions in a short time. Please wait about {s} seconds, then ask again.",
         "starting": "The assistant is still starting up. Please try again in a minute.",
         "unavailable": "The assistant cannot answer right now. Please try again later, or call the 12345 hotline.",
         "error": "Sorry, something went wrong on our side while answering. Please try again, or call the 12345 "
@@ -75,6 +76,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "waiting": "排队中：前面还有 {n} 个问题……",
         "thinking": "正在查阅政策……",
         "busy": "助手正在回答其他问题，请约 {s} 秒后再试。",
+        "rate_limited": "您在短时间内提问较多，请约 {s} 秒后再试。",
         "starting": "助手正在启动，请一分钟后再试。",
         "unavailable": "助手暂时无法回答，请稍后再试，或拨打 12345 热线。",
         "error": "抱歉，回答时出现了问题。请重试，或拨打 12345 热线。",

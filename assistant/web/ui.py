@@ -74,10 +74,17 @@ class ChatUI:
         self.ctx = ctx
         self.kiosk = ctx.kiosk
         self.default_lang = ctx.settings.ui_language
-        data = ctx.assistant.retriever.data
-        self.documents, self.measures = data.documents, data.measures
         self.starters = {lang: starter_questions(self.documents, self.measures, lang, N_STARTERS)
                          for lang in LANGUAGES}
+
+    # The index the server answers from now: it changes when staff publish a document.
+    @property
+    def documents(self):
+        return self.ctx.assistant.retriever.data.documents
+
+    @property
+    def measures(self):
+        return self.ctx.assistant.retriever.data.measures
 
     # ---------------------------------------------------------------- rendering
     def render_chat(self, turns: list[dict], lang: str, live: dict | None = None) -> list[dict]:
@@ -132,12 +139,16 @@ class ChatUI:
         return labels_html(lib.labels.labels.get(measure_id), lib.vocabulary, lang)
 
     # ---------------------------------------------------------------- handlers
-    def answer(self, question: str, turns: list[dict], session_id: str, lang: str):
+    def answer(self, question: str, turns: list[dict], session_id: str, lang: str, request: gr.Request | None = None):
         """Stream one answer. Yields (chat, turns, session, last_active, input box, ask button)."""
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        # The API's per-client limit, shared: the chat's own event must be no way around it.
+        client = (self.ctx.identity.key(request.headers, request.client.host if request.client else None)
+                  if request is not None else "local")
+        wait = self.ctx.limiter.check(client)
         session_id = session_id or new_session_id()
         history = [(x["q"], x["a"]) for x in turns if x.get("answered")]
         live: dict[str, Any] = {"q": question, "a": "", "status": t(lang, "thinking")}
@@ -157,6 +168,9 @@ class ChatUI:
             return show(final=True)
 
         yield show()
+        if wait:
+            yield finish("rate_limited", human=False, s=wait)
+            return
         if self.ctx.worker.load_error:
             yield finish("unavailable")
             return

@@ -57,13 +57,20 @@ class Job:
     started: float | None = None
     _events: queue.Queue = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    _withdraw: Callable[[Job], None] | None = field(default=None, repr=False)
 
     @property
     def queue_ms(self) -> float:
         return round(((self.started or time.perf_counter()) - self.submitted) * 1000, 1)
 
     def cancel(self) -> None:
+        """The asker has gone: a waiting job gives up its place in the queue now, a running one
+        stops at the model's next piece."""
+        if self._cancelled.is_set():
+            return
         self._cancelled.set()
+        if self._withdraw is not None:
+            self._withdraw(self)
 
     @property
     def cancelled(self) -> bool:
@@ -201,10 +208,34 @@ class InferenceWorker:
             waiting = sum(1 for j in self._pending if isinstance(j, Job))
             if self._running + waiting >= 1 + self.queue_size:
                 raise Overloaded(self._retry_after_locked())
-            job = Job(question, list(history or []))
+            job = Job(question, list(history or []), _withdraw=self._withdraw)
             self._pending.append(job)
             self._cond.notify()
         return job
+
+    def _withdraw(self, job: Job) -> None:
+        with self._cond:
+            try:
+                self._pending.remove(job)
+            except ValueError:
+                return  # running or done: the worker sees the flag
+        job._events.put(_DONE)
+
+    def run_between_questions(self, task: Callable[[], None]) -> None:
+        """Run `task` on the worker thread after the question being answered, before the next one."""
+        with self._cond:
+            self._pending.appendleft(task)
+            self._cond.notify()
+
+    def use_assistant(self, assistant: Assistant) -> None:
+        """Answer from now on with `assistant` (on the worker thread, between questions); its missing
+        prefix states and sentence table are prepared in idle time as at start."""
+        self.assistant = assistant
+        with self._cond:
+            self._idle.clear()
+        if assistant.ready:
+            self._guard_model()
+            self._queue_warming()
 
     def _guard_model(self) -> None:
         """Put the loaded model behind a hard deadline (see deadline.py), once."""
