@@ -112,6 +112,16 @@ def test_health_check_in_the_chat(served, open_page, browser, artifacts, tmp_pat
     assert any(r.mode == "health_check" and "Xuhui" in r.question for r in rows)
 
 
+def test_kiosk_forgets_the_health_check_when_idle(served, open_page):
+    s = served(kiosk=True, kiosk_idle_s=3)
+    page = open_page(s.url, viewport=KIOSK)
+    _fill(page, PROFILE)
+    page.wait_for_function("() => !document.querySelector('#jxa-match-result')", timeout=15_000)
+    page.click("#jxa-match button, #jxa-match .label-wrap")
+    assert page.locator("#jxa-match-industry textarea, #jxa-match-industry input").input_value() == ""
+    assert page.locator("#jxa-match-qr svg").count() == 0
+
+
 def test_health_check_on_the_kiosk_shows_a_qr_code(served, open_page, artifacts):
     s = served(kiosk=True)
     page = open_page(s.url, viewport=KIOSK)

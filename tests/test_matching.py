@@ -198,6 +198,43 @@ def test_unknown_required_field_is_never_a_confident_applies(matcher):
     assert unknown["jingan-2026#III.20"] == MAY_APPLY
 
 
+_FIELD_CATEGORIES = {"industry": ("industry",), "employees": ("size",), "founded_year": ("stage",),
+                     "qualifications": ("qualification", "type")}
+
+
+def test_a_condition_named_outside_the_offer_keeps_an_unknown_field_uncertain(vocab):
+    """Whoever a measure names, in any sentence, may be whom it is for: a profile with that field
+    unknown never gets a confident 'applies', for each field in turn; known, the verdict is confident."""
+    from assistant.matching.labels import LabelSet
+    from assistant.matching.match import health_check
+
+    texts = {
+        "qualification": "Upgrade the one-stop window for export declarations. "
+                         "Strengthen the cultivation of high-tech enterprises.",
+        "size": "Offer policy consultation at the service centre. Small and medium-sized enterprises are a focus.",
+        "stage": "Provide low-cost office space in the park. The park is open to start-ups first.",
+        "industry": "Banks shall offer loans through the platform. Software companies are encouraged to join.",
+    }
+    doc = _doc()
+    measures = {f"test-doc#{k}": Measure(f"test-doc#{k}", "test-doc", k, "Support", (), t, (), f"Test, {k}")
+                for k, t in texts.items()}
+    labels = {mid: make_labels(m, doc, vocab) for mid, m in measures.items()}
+    library = LabelSet(labels, "", "v")
+    known = dict(district="Minhang", industry="software", employees=20, founded_year=2015,
+                 qualifications=("high-tech enterprise",), needs="export, consultation, office space and loans")
+    check = health_check(Profile(**known), {doc.doc_id: doc}, measures, library, vocab, TODAY)
+    assert set(_levels(check).values()) == {APPLIES}  # every field known: each measure applies
+    tried = 0
+    for field, categories in _FIELD_CATEGORIES.items():
+        profile = Profile(**{**known, field: None})
+        levels = _levels(health_check(profile, {doc.doc_id: doc}, measures, library, vocab, TODAY))
+        for mid, lab in labels.items():
+            if any(t.category in categories for t in lab.terms):
+                tried += 1
+                assert levels[mid] == MAY_APPLY, (field, mid)
+    assert tried >= len(texts)
+
+
 def test_report_is_escaped_and_dated(matcher):
     evil = "<script>alert(1)</script>"
     check = matcher.check(Profile(district="Xuhui", industry=evil, needs="financing"))

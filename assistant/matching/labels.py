@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 LABELS_FILE = "labels.json"
 OVERRIDES_FILE = "label-overrides.json"
 FORMAT = 1
+# Bump when the rules below change what they label, so stored labels count as stale.
+RULES_VERSION = "4"
 BENEFICIARY_CATEGORIES = ("size", "stage", "type", "qualification", "industry")
 # Categories whose terms name a kind of enterprise by themselves; an industry term names one only
 # when an enterprise noun follows it ("fashion consumer enterprises", not "apply AI").
@@ -63,6 +65,7 @@ class Offer:
     places: tuple[Term, ...] = ()
     districts: tuple[str, ...] = ()  # empty: the document's area
     conditional: Term | None = None  # "eligible", "符合条件的": a condition the text does not spell out
+    mentions: tuple[Term, ...] = ()  # industries named without an enterprise noun ("the UHD video industry")
 
 
 @dataclass(frozen=True)
@@ -96,13 +99,19 @@ class MeasureLabels:
         offers = tuple(Offer(start=x["start"], end=x["end"], quote=x["quote"], kinds=tuple(x["kinds"]),
                              beneficiaries=tuple(term(t) for t in x["beneficiaries"]),
                              places=tuple(term(t) for t in x["places"]), districts=tuple(x["districts"]),
-                             conditional=term(x["conditional"]) if x.get("conditional") else None)
+                             conditional=term(x["conditional"]) if x.get("conditional") else None,
+                             mentions=tuple(term(t) for t in x.get("mentions", ())))
                        for x in o["offers"])
         return MeasureLabels(o["measure_id"], o["doc_id"], o["content_hash"], o["vocabulary"], tuple(o["kinds"]),
                              tuple(term(t) for t in o["terms"]), offers, tuple(o["scope"]),
                              tuple(o["departments"]), o.get("valid_until"), o.get("validity_quote"),
                              bool(o.get("corrected")), tuple(o.get("notes", ())),
                              tuple((k, int(n)) for k, n in o.get("strength", ())))
+
+
+def labels_key(vocab: Vocabulary) -> str:
+    """What labels depend on besides the measure: the vocabulary's hash and these rules' version."""
+    return f"{vocab.digest}:{RULES_VERSION}"
 
 
 def content_hash(measure: Measure, document: Document) -> str:
@@ -147,7 +156,8 @@ def _eligibility(form: str, vocab: Vocabulary) -> re.Match | None:
     if vocab.cues is None or vocab.nouns is None:
         return None
     for cue in vocab.cues.finditer(form):
-        if vocab.nouns.search(form[cue.end():cue.end() + 60]):
+        after = re.split(r"[.;!?。；！？]", form[cue.end():cue.end() + 60])[0]  # this sentence only
+        if vocab.nouns.search(after):
             return cue
     return None
 
@@ -185,10 +195,14 @@ def make_labels(measure: Measure, document: Document, vocab: Vocabulary) -> Meas
         sform = form[lo:hi]
         kinds = Vocabulary.find(vocab.kinds, sform)
         bens: list[Term] = []
+        mentions: list[Term] = []
         for category, entries in vocab.beneficiaries.items():
             for f in Vocabulary.find(entries, sform):
+                term = Term(category, f.key, text[lo + f.start:lo + f.end], lo + f.start, lo + f.end)
                 if _is_beneficiary(category, f, sform, vocab, len(sform)):
-                    bens.append(Term(category, f.key, text[lo + f.start:lo + f.end], lo + f.start, lo + f.end))
+                    bens.append(term)
+                elif category == "industry":
+                    mentions.append(term)
         if not bens and previous_bens and vocab.anaphora and vocab.anaphora.search(sform):
             bens = list(previous_bens)  # "a policy package customised for them": those just named
         previous_bens = bens
@@ -214,12 +228,16 @@ def make_labels(measure: Measure, document: Document, vocab: Vocabulary) -> Meas
             quote = piece.strip()
             start = lo + piece.index(quote)
             offers.append(Offer(start, start + len(quote), quote, tuple(dict.fromkeys(f.key for f in kinds)),
-                                tuple(_dedupe(bens)), tuple(places), districts, conditional))
+                                tuple(_dedupe(bens)), tuple(places), districts, conditional,
+                                tuple(_dedupe(mentions))))
     # A title naming a kind of support ("Facilitating Financing Services") offers it to all the measure is for.
     title_kinds = Vocabulary.find(vocab.kinds, matching_form(measure.title))
     if title_kinds:
-        offers.insert(0, Offer(-1, -1, measure.title, tuple(dict.fromkeys(f.key for f in title_kinds)), (),
-                               tuple(title_places), measure_districts))
+        # The title speaks for the whole measure: whoever its sentences name is who it is for.
+        offers.insert(0, Offer(-1, -1, measure.title, tuple(dict.fromkeys(f.key for f in title_kinds)),
+                               tuple(_dedupe([b for o in offers for b in o.beneficiaries])),
+                               tuple(title_places), measure_districts,
+                               mentions=tuple(_dedupe([t for o in offers for t in o.mentions]))))
         terms += [Term("kind", f.key, measure.title[f.start:f.end], -1, -1) for f in title_kinds]
     stated = next((o.conditional for o in offers if o.conditional), None)
     if stated is None:
@@ -234,7 +252,7 @@ def make_labels(measure: Measure, document: Document, vocab: Vocabulary) -> Meas
     departments = tuple(dict.fromkeys([*measure.departments, *(t.quote for t in terms if t.category == "department")]))
     labels = MeasureLabels(
         measure_id=measure.measure_id, doc_id=measure.doc_id, content_hash=content_hash(measure, document),
-        vocabulary=vocab.digest, kinds=tuple(dict.fromkeys(k for o in offers for k in o.kinds)),
+        vocabulary=labels_key(vocab), kinds=tuple(dict.fromkeys(k for o in offers for k in o.kinds)),
         terms=tuple(terms), offers=tuple(offers), scope=scope, departments=departments,
         valid_until=document.valid_until.isoformat() if document.valid_until else None,
         validity_quote=document.validity_text, strength=tuple(sorted(strength.items())))
@@ -307,6 +325,7 @@ def checked(labels: MeasureLabels, measure: Measure) -> MeasureLabels:
             continue
         offers.append(replace(o, beneficiaries=tuple(t for t in o.beneficiaries if keep(t)),
                               places=tuple(t for t in o.places if keep(t)),
+                              mentions=tuple(t for t in o.mentions if keep(t)),
                               conditional=o.conditional if o.conditional is None or keep(o.conditional) else None))
     return replace(labels, terms=tuple(t for t in labels.terms if keep(t)), offers=tuple(offers))
 
@@ -384,7 +403,7 @@ def label_measures(documents: dict[str, Document], measures: Iterable[Measure], 
     for m in measures:
         doc = documents[m.doc_id]
         old = previous.get(m.measure_id)
-        if old and old.get("content_hash") == content_hash(m, doc) and old.get("vocabulary") == vocab.digest:
+        if old and old.get("content_hash") == content_hash(m, doc) and old.get("vocabulary") == labels_key(vocab):
             try:
                 out[m.measure_id] = checked(MeasureLabels.from_json(old), m)
                 continue
@@ -419,8 +438,8 @@ def write_labels(index_dir: Path, seeds_dir: Path, documents: Iterable[Document]
     labels = label_measures(docs, measures, vocab, previous)
     fresh = sum(1 for mid, lab in labels.items()
                 if (previous.get(mid) or {}).get("content_hash") != lab.content_hash
-                or (previous.get(mid) or {}).get("vocabulary") != vocab.digest)
-    body = {"format": FORMAT, "vocabulary": vocab.digest,
+                or (previous.get(mid) or {}).get("vocabulary") != labels_key(vocab))
+    body = {"format": FORMAT, "vocabulary": labels_key(vocab),
             "measures": {mid: lab.to_json() for mid, lab in sorted(labels.items())}}
     index_dir = Path(index_dir)
     fd, tmp = tempfile.mkstemp(prefix=".labels-", suffix=".json", dir=index_dir)
@@ -449,4 +468,4 @@ def load_labels(index_dir: Path, seeds_dir: Path, documents: dict[str, Document]
             labels[mid] = apply_override(labels[mid], correction, measures[mid], vocab)
         else:
             log.warning("%s: correction for %s, which is not in the index", OVERRIDES_FILE, mid)
-    return LabelSet(labels, vocab.digest, library_version(manifest))
+    return LabelSet(labels, labels_key(vocab), library_version(manifest))

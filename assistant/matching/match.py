@@ -8,7 +8,8 @@ The decision for one measure, top to bottom:
 4. the best offer for the needs: every condition met and the needs known -> applies;
    a condition whose field is unknown (or one the text does not spell out) -> may apply;
    a condition not met                                  -> does not apply (condition not met).
-A required field that is unknown never yields "applies".
+A required field that is unknown never yields "applies": whoever the measure names, in any of its
+sentences, counts as a condition while the profile's field for it is unknown.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..types import Document, Measure
-from .labels import LabelSet, MeasureLabels, Offer, Term
+from .labels import BENEFICIARY_CATEGORIES, LabelSet, MeasureLabels, Offer, Term
 from .profile import Facts, Profile, facts
 from .vocabulary import Vocabulary, matching_form
 
@@ -281,7 +282,12 @@ def judge_measure(measure: Measure, doc: Document, labels: MeasureLabels, f: Fac
     if best.state is True:
         # A measure that names who it is for in one sentence may mean it for all of them: while the
         # field that decides it is unknown, the verdict is not a confident one.
-        unknown = [t for j in judged for t in j.offer.beneficiaries if _beneficiary_met(t, f) is None]
+        # Whoever the measure names anywhere (in an offer or not) may be who it is meant for.
+        named = [t for t in labels.terms if t.category in BENEFICIARY_CATEGORIES]
+        unknown = [t for t in named + [t for o in offers for t in o.beneficiaries] if _beneficiary_met(t, f) is None]
+        if f.industries is None:
+            # An offer for the needs that names industries may be meant for them alone.
+            unknown += [t for j in judged for t in j.offer.mentions]
         if unknown:
             extra = tuple(Condition(_t("for", lang, what=vocab.label(t.category, t.key, lang)), None, t.quote, t.category)
                           for t in _dedupe_terms(unknown))
@@ -293,6 +299,11 @@ def judge_measure(measure: Measure, doc: Document, labels: MeasureLabels, f: Fac
         if need_kinds is None and best.missing:
             reason += "; " + _t("no_needs", lang).split("：" if lang == "zh" else ": ", 1)[-1]
         return result(MAY_APPLY, reason, "needs_information", best.conditions, score, kinds_all, best.offer.quote)
+    if any(c.met is not True for c in best.conditions):
+        # Never a confident verdict over a condition that is not known to be met.
+        what = _t("and", lang).join(c.text for c in best.conditions if c.met is not True)
+        return result(MAY_APPLY, _t("unknown", lang, what=what), "needs_information", best.conditions, score,
+                      kinds_all, best.offer.quote)
     return result(APPLIES, _t("met", lang), "met", best.conditions, score, kinds_all, best.offer.quote)
 
 

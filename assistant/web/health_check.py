@@ -4,6 +4,8 @@ link a kiosk's QR code opens), and the form section of the chat and kiosk pages.
 from __future__ import annotations
 
 import html
+import logging
+import re
 import secrets
 import tempfile
 import threading
@@ -24,8 +26,10 @@ from ..matching.profile import Profile, from_sentence
 from ..matching.report import render_html, render_pdf
 from ..matching.service import Matcher
 from .api import ApiError, read_json
-from .context import WebContext
+from .context import WebContext, new_session_id
 from .render import measure_html
+
+log = logging.getLogger(__name__)
 
 MAX_REPORTS = 200  # reports kept for their QR links, newest first
 REPORT_TTL_S = 3600.0
@@ -89,9 +93,7 @@ class HealthCheckWeb:
         try:
             self.ctx.records.add_health_check(check, session_id=session_id, channel=channel, total_ms=ms)
         except Exception:  # a full disk must not cost the enterprise its result
-            import logging
-
-            logging.getLogger(__name__).exception("health check not recorded")
+            log.exception("health check not recorded")
         return check, self.reports.put(check)
 
 
@@ -105,16 +107,25 @@ def build_router(ctx: WebContext, web: HealthCheckWeb) -> APIRouter:
         except InputError as exc:
             raise ApiError(422, "invalid_profile", str(exc)) from None
 
+    def _limit(request: Request) -> None:
+        wait = ctx.limiter.check(request.client.host if request.client else "unknown")
+        if wait:
+            raise ApiError(429, "rate_limited", f"too many requests from this address; try again in {wait} s",
+                           {"Retry-After": str(wait)})
+
     @router.post("/api/match")
     async def match(request: Request) -> JSONResponse:
+        _limit(request)
         profile = await _profile(request)
-        session = request.headers.get("x-session-id", "")[:64] or secrets.token_hex(8)
+        given = request.headers.get("x-session-id", "")
+        session = given if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", given) else new_session_id()
         check, ref = await anyio.to_thread.run_sync(lambda: web.check(profile, session_id=session, channel="api"))
         return JSONResponse(check.to_json(), headers={"X-Report-Ref": ref,
                                                       "X-Library-Version": check.library_version})
 
     @router.post("/api/match/report")
     async def report(request: Request, format: str = "html") -> Response:
+        _limit(request)
         profile = await _profile(request)
         check, _ = await anyio.to_thread.run_sync(lambda: web.check(profile, session_id="report", channel="api"))
         return await _report_response(check, format)
@@ -278,6 +289,25 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
         return (gr.update(open=True), p.district or gr.skip(), p.industry or gr.skip(),
                 gr.skip() if p.employees is None else p.employees,
                 gr.skip() if p.founded_year is None else p.founded_year, p.needs or gr.skip())
+
+    if ctx.kiosk:
+        # A walk-up screen: the next visitor must not find this enterprise's profile or result.
+        active = gr.State(0.0)
+        fields = [district, industry, employees, founded, qualifications, needs]
+        for component in fields:
+            component.input(lambda: time.time(), None, active, queue=False, api_visibility="private",
+                            show_progress="hidden")
+        run.click(lambda: time.time(), None, active, queue=False, api_visibility="private", show_progress="hidden")
+
+        def idle(last: float):
+            if not last or time.time() - last < ctx.settings.kiosk_idle_s:
+                return (gr.skip(),) * 11
+            return (0.0, gr.update(open=False), None, "", None, None, [], "", "", gr.update(value=None, visible=False),
+                    "")
+
+        gr.Timer(1.0).tick(idle, [active], [active, section, district, industry, employees, founded, qualifications,
+                                            needs, result, download, qr], queue=False, api_visibility="private",
+                           show_progress="hidden")
 
     if chat_box is not None:
         chat_box.submit(prefill, [chat_box], [section, district, industry, employees, founded, needs], queue=False,
