@@ -208,7 +208,26 @@ def record_from_row(row: Mapping) -> Record:
         feedback=row["feedback"], feedback_comment=row["feedback_comment"])
 
 
-class SQLiteRecords:
+class RowWriter:
+    """What both stores write the same way: a row made here (redacted), inserted by the store."""
+
+    def insert(self, row: dict) -> str:
+        raise NotImplementedError
+
+    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
+            created_at: datetime | None = None) -> str:
+        """Store one answered (or refused) question, redacted. Returns the record's reference."""
+        return self.insert(consultation_row(answer, session_id=session_id, channel=channel,
+                                            extra_timings=extra_timings, created_at=created_at))
+
+    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
+                         created_at: datetime | None = None) -> str:
+        """Store one policy health check like a question (see `health_check_row`)."""
+        return self.insert(health_check_row(check, session_id=session_id, channel=channel, total_ms=total_ms,
+                                            created_at=created_at))
+
+
+class SQLiteRecords(RowWriter):
     """The consultation log in one SQLite file (the default store).
 
     Args:
@@ -265,26 +284,12 @@ class SQLiteRecords:
             return self._db.execute("PRAGMA journal_mode").fetchone()[0]
 
     # ---------------------------------------------------------------- writes
-    def _insert(self, row: dict) -> str:
+    def insert(self, row: dict) -> str:
         cols = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         with self._lock:
             self._db.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
         return row["ref"]
-
-    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
-            created_at: datetime | None = None) -> str:
-        """Store one answered (or refused) question, redacted. Returns the record's reference."""
-        row = consultation_row(answer, session_id=session_id, channel=channel, extra_timings=extra_timings,
-                               created_at=created_at)
-        return self._insert(row)
-
-    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
-                         created_at: datetime | None = None) -> str:
-        """Store one policy health check like a question (see `health_check_row`)."""
-        row = health_check_row(check, session_id=session_id, channel=channel, total_ms=total_ms,
-                               created_at=created_at)
-        return self._insert(row)
 
     def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool:
         """Thumbs up (+1) or down (-1), with an optional comment; False if no such record."""

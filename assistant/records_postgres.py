@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from .errors import ConfigError
-from .records import SCHEMA_VERSION, Record, consultation_row, feedback_comment, health_check_row, iso, record_from_row
-from .types import Answer
+from .records import SCHEMA_VERSION, Record, RowWriter, feedback_comment, iso, record_from_row
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def masked(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-class PostgresRecords:
+class PostgresRecords(RowWriter):
     """The consultation log in a PostgreSQL database.
 
     Args:
@@ -138,26 +137,12 @@ class PostgresRecords:
                     log.info("consultation records %s migrated to schema version %d", self.url, version)
 
     # ---------------------------------------------------------------- writes
-    def _insert(self, row: dict) -> str:
+    def insert(self, row: dict) -> str:
         cols = ", ".join(row)
         marks = ", ".join(f"%({k})s" for k in row)
         with self._pool.connection() as conn:
             conn.execute(f"INSERT INTO consultations ({cols}) VALUES ({marks})", row)
         return row["ref"]
-
-    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
-            created_at: datetime | None = None) -> str:
-        """Store one answered (or refused) question, redacted. Returns the record's reference."""
-        row = consultation_row(answer, session_id=session_id, channel=channel, extra_timings=extra_timings,
-                               created_at=created_at)
-        return self._insert(row)
-
-    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
-                         created_at: datetime | None = None) -> str:
-        """Store one policy health check like a question (see `records.health_check_row`)."""
-        row = health_check_row(check, session_id=session_id, channel=channel, total_ms=total_ms,
-                               created_at=created_at)
-        return self._insert(row)
 
     def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool:
         """Thumbs up (+1) or down (-1), with an optional comment; False if no such record."""
