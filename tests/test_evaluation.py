@@ -158,7 +158,9 @@ def test_mini_eval_writes_a_report_with_product_and_baseline(fake_settings, tmp_
                  "--cache-dir", str(tmp_path / "cache")])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    report = json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))
+    # the questions' report, not the health check's (match-report.*) written beside it
+    report = json.loads(next(p for p in out.glob("*.json") if not p.name.startswith("match-")).read_text(
+        encoding="utf-8"))
     assert report["product"]["summary"]["citation_validity"] == 1.0
     assert len(report["product"]["rows"]) == len(report["baseline"]["rows"]) == 8
     html = next(out.glob("*.html")).read_text(encoding="utf-8")
