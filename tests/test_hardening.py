@@ -222,6 +222,9 @@ def test_a_utf8_bom_is_accepted(fake_settings, fake_assistant):
 
     body = b'\xef\xbb\xbf{"question": "What support is there for protecting intellectual property in Jing\'an?"}'
     with TestClient(create_app(fake_settings.model_copy(update={"rate_limit_per_min": 0}), fake_assistant)) as client:
+        deadline = time.monotonic() + 30  # asked once the model is loaded, as a client heeding /readyz would
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert client.post("/api/ask", content=body, headers={"content-type": "application/json"}).status_code == 200
 
 
