@@ -284,6 +284,12 @@ def test_the_server_log_is_redacted(serve, caplog):
         logging.getLogger("assistant.web").warning("question from %s: %s", "13812345678", "li@example.com")
     assert "13812345678" not in caplog.text and "li@example.com" not in caplog.text
     assert "[phone]" in caplog.text
+    serve()  # the server's own access and error logs too
+    from assistant.privacy import RedactingFilter
+
+    for name in ("uvicorn.access", "uvicorn"):  # uvicorn.error writes through "uvicorn"'s handler
+        handlers = logging.getLogger(name).handlers
+        assert handlers and all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in handlers), name
 
 
 # ====================================================================== 6. the low findings

@@ -9,11 +9,13 @@ This module is the one place that touches uvicorn's internals (its h11 protocol'
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..config import Settings
+from ..privacy import redact_logs
 
 
 class HeaderTimeoutProtocol(H11Protocol):
@@ -63,7 +65,10 @@ def server_config(app, settings: Settings, *, host: str | None = None, port: int
                   log_level: str | None = None, **extra) -> uvicorn.Config:
     """uvicorn's Config for the app, with the connection limits of `settings`."""
     protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": settings.header_timeout_s})
-    return uvicorn.Config(app, host=host or settings.host, port=port or settings.port,
-                          log_level=(log_level or settings.log_level).lower(), http=protocol,
-                          timeout_keep_alive=settings.keep_alive_s, proxy_headers=False,
-                          server_header=False, ws="none", **extra)
+    config = uvicorn.Config(app, host=host or settings.host, port=port or settings.port,
+                            log_level=(log_level or settings.log_level).lower(), http=protocol,
+                            timeout_keep_alive=settings.keep_alive_s, proxy_headers=False,
+                            server_header=False, ws="none", **extra)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # uvicorn's own handlers (set up just now)
+        redact_logs(logging.getLogger(name))
+    return config
