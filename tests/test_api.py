@@ -214,6 +214,7 @@ def test_full_queue_gets_503_with_retry_after(fake_settings):
 def test_rate_limit(fake_settings, fake_assistant):
     app = create_app(fake_settings.model_copy(update={"rate_limit_per_min": 2}), fake_assistant)
     with TestClient(app) as c:
+        _wait_until(lambda: c.get("/readyz").status_code == 200, "the app is ready")
         assert c.post("/api/ask", json={"question": IP_QUESTION}).status_code == 200
         assert c.post("/api/ask", json={"question": IP_QUESTION}).status_code == 200
         r = c.post("/api/ask", json={"question": IP_QUESTION})
