@@ -119,7 +119,8 @@ def test_kiosk_forgets_the_health_check_when_idle(served, open_page):
     page.wait_for_function("() => !document.querySelector('#jxa-match-result')", timeout=15_000)
     page.click("#jxa-match button, #jxa-match .label-wrap")
     assert page.locator("#jxa-match-industry textarea, #jxa-match-industry input").input_value() == ""
-    assert page.locator("#jxa-match-qr svg").count() == 0
+    assert page.locator("#jxa-match-qr .jxa-qr svg").count() == 0
+    assert page.locator("#jxa-match-download").count() == 0
 
 
 def test_health_check_on_the_kiosk_shows_a_qr_code(served, open_page, artifacts):
@@ -127,7 +128,7 @@ def test_health_check_on_the_kiosk_shows_a_qr_code(served, open_page, artifacts)
     page = open_page(s.url, viewport=KIOSK)
     _fill(page, PROFILE)
     _check_against_api(page, s.url)
-    qr = page.locator("#jxa-match-qr svg")
+    qr = page.locator("#jxa-match-qr .jxa-qr svg")
     qr.wait_for(timeout=10_000)
     page.locator("#jxa-match-qr").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "health-check-kiosk.png"), full_page=True)

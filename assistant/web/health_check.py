@@ -7,12 +7,11 @@ import html
 import logging
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import gradio as gr
@@ -131,17 +130,17 @@ def build_router(ctx: WebContext, web: HealthCheckWeb) -> APIRouter:
         return await _report_response(check, format)
 
     @router.get("/report/{ref}")
-    async def stored(ref: str, format: str = "html") -> Response:
+    async def stored(ref: str, format: str = "html", download: bool = False) -> Response:
         check = web.reports.get(ref[:64])
         if check is None:
             return HTMLResponse("<!doctype html><p>This report has expired; please run the health check again.</p>",
                                 status_code=404, headers=_HEADERS)
-        return await _report_response(check, format)
+        return await _report_response(check, format, download=download)
 
     return router
 
 
-async def _report_response(check: HealthCheck, format: str) -> Response:
+async def _report_response(check: HealthCheck, format: str, *, download: bool = False) -> Response:
     page = render_html(check, full_rest=True)
     if format == "pdf":
         try:
@@ -152,7 +151,19 @@ async def _report_response(check: HealthCheck, format: str) -> Response:
             **_HEADERS, "Content-Disposition": f'attachment; filename="health-check-{check.made_on}.pdf"'})
     if format != "html":
         raise ApiError(422, "invalid_request", "format must be 'html' or 'pdf'")
-    return HTMLResponse(page, headers=_HEADERS)
+    saved = {"Content-Disposition": f'attachment; filename="{report_filename(check)}"'} if download else {}
+    return HTMLResponse(page, headers={**_HEADERS, **saved})
+
+
+def report_filename(check: HealthCheck) -> str:
+    return f"health-check-{check.made_on.isoformat()}.html"
+
+
+def download_link(ref: str, check: HealthCheck, lang: str) -> str:
+    """The report as a link to our own route (Gradio's file routes are closed by the guard)."""
+    href = "report/" + quote(ref) + "?download=true"
+    return (f'<a id="jxa-match-download" class="jxa-match-download" href="{html.escape(href)}" '
+            f'download="{html.escape(report_filename(check))}">{html.escape(_u("download", lang))}</a>')
 
 
 # ---------------------------------------------------------------- the form in the chat and kiosk pages
@@ -250,7 +261,7 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
         run = gr.Button(_u("run", lang0), variant="primary", elem_id="jxa-match-run")
         result = gr.HTML("", elem_id="jxa-match-output")
         with gr.Row():
-            download = gr.DownloadButton(_u("download", lang0), visible=False, elem_id="jxa-match-download")
+            download = gr.HTML("", elem_id="jxa-match-download-box")
             qr = gr.HTML("", visible=ctx.kiosk, elem_id="jxa-match-qr")
 
     def on_run(d, ind, emp, year, qs, nd, session_id, lang, request: gr.Request):
@@ -263,11 +274,8 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
             profile = Profile.from_json(data, source="form", today=web.matcher.today())
         except InputError as exc:
             msg = html.escape(_u("error", lang, msg=str(exc)))
-            return f'<p class="jxa-match-error">{msg}</p>', gr.update(visible=False), ""
+            return f'<p class="jxa-match-error">{msg}</p>', "", ""
         check, ref = web.check(profile, session_id=session_id or "ui", channel="kiosk" if ctx.kiosk else "web")
-        folder = Path(tempfile.mkdtemp(prefix="jxa-report-"))
-        path = folder / f"health-check-{check.made_on.isoformat()}.html"
-        path.write_text(render_html(check, full_rest=True), encoding="utf-8")
         code = ""
         if ctx.kiosk:
             from ..matching.report import qr_svg
@@ -277,7 +285,7 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
             link = base.rstrip("/") + "/report/" + ref
             code = (f'<div class="jxa-qr" data-url="{html.escape(link)}">{qr_svg(link)}'
                     f'<p>{html.escape(_u("scan", lang))}</p></div>')
-        return results_html(check, ctx, lang), gr.update(value=str(path), visible=True), code
+        return results_html(check, ctx, lang), download_link(ref, check, lang), code
 
     run.click(on_run, [district, industry, employees, founded, qualifications, needs, session_state, lang_state],
               [result, download, qr], api_visibility="private", show_progress="minimal")
@@ -295,20 +303,19 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
         active = gr.State(0.0)
         fields = [district, industry, employees, founded, qualifications, needs]
         for component in fields:
-            component.input(lambda: time.time(), None, active, queue=False, api_visibility="private",
-                            show_progress="hidden")
-        run.click(lambda: time.time(), None, active, queue=False, api_visibility="private", show_progress="hidden")
+            component.input(lambda: time.time(), None, active, api_visibility="private", show_progress="hidden")
+        run.click(lambda: time.time(), None, active, api_visibility="private", show_progress="hidden")
 
         def idle(last: float):
             if not last or time.time() - last < ctx.settings.kiosk_idle_s:
                 return (gr.skip(),) * 11
-            return (0.0, gr.update(open=False), None, "", None, None, [], "", "", gr.update(value=None, visible=False),
-                    "")
+            return (0.0, gr.update(open=False), None, "", None, None, [], "", "", "", "")
 
         gr.Timer(1.0).tick(idle, [active], [active, section, district, industry, employees, founded, qualifications,
-                                            needs, result, download, qr], queue=False, api_visibility="private",
+                                            needs, result, download, qr], api_visibility="private",
                            show_progress="hidden")
 
     if chat_box is not None:
-        chat_box.submit(prefill, [chat_box], [section, district, industry, employees, founded, needs], queue=False,
+        # Queued like every event: the guard lets the page reach Gradio only through its queue.
+        chat_box.submit(prefill, [chat_box], [section, district, industry, employees, founded, needs],
                         api_visibility="private", show_progress="hidden")
