@@ -242,20 +242,23 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
     Xuhui…") fills the form, opened, for the visitor to check and run."""
     vocab = web.matcher.library.vocabulary
     districts = sorted({d for lab in web.matcher.library.labels.labels.values() for d in lab.scope})
-    quals = [(entry.zh if lang0 == "zh" else entry.en, key)
-             for key, entry in vocab.beneficiaries.get("qualification", {}).items()]
-    quals.append((_u("none_held", lang0), "none"))
+
+    def qual_choices(lang: str) -> list[tuple[str, str]]:
+        return [(entry.zh if lang == "zh" else entry.en, key)
+                for key, entry in vocab.beneficiaries.get("qualification", {}).items()] + [(_u("none_held", lang), "none")]
+
+    quals = qual_choices(lang0)
     with gr.Accordion(_u("title", lang0), open=False, elem_id="jxa-match") as section:
-        gr.Markdown(_u("intro", lang0))
+        intro = gr.Markdown(_u("intro", lang0), elem_id="jxa-match-intro")
         with gr.Row():
             district = gr.Dropdown(districts, label=_u("district", lang0), allow_custom_value=True, value=None,
                                    elem_id="jxa-match-district")
             industry = gr.Textbox(label=_u("industry", lang0), max_lines=1, max_length=200,
                                   elem_id="jxa-match-industry")
         with gr.Row():
-            employees = gr.Number(label=_u("employees", lang0), precision=0, minimum=0, elem_id="jxa-match-employees")
-            founded = gr.Number(label=_u("founded_year", lang0), precision=0, minimum=1800,
-                                elem_id="jxa-match-founded")
+            # Text, not gr.Number: an empty number field is sent as 0, and an empty field must stay unknown.
+            employees = gr.Textbox(label=_u("employees", lang0), max_lines=1, max_length=12, elem_id="jxa-match-employees")
+            founded = gr.Textbox(label=_u("founded_year", lang0), max_lines=1, max_length=4, elem_id="jxa-match-founded")
         qualifications = gr.CheckboxGroup(quals, label=_u("qualifications", lang0), elem_id="jxa-match-quals")
         needs = gr.Textbox(label=_u("needs", lang0), lines=2, max_length=1000, elem_id="jxa-match-needs")
         run = gr.Button(_u("run", lang0), variant="primary", elem_id="jxa-match-run")
@@ -267,8 +270,8 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
     def on_run(d, ind, emp, year, qs, nd, session_id, lang, request: gr.Request):
         keys = [k for k in (qs or []) if k != "none"]
         labels = [vocab.label("qualification", k, "en") for k in keys]
-        data = {"district": d or None, "industry": ind or None, "employees": None if emp is None else int(emp),
-                "founded_year": None if year is None else int(year),
+        data = {"district": d or None, "industry": ind or None, "employees": (emp or "").strip() or None,
+                "founded_year": (year or "").strip() or None,
                 "qualifications": labels if qs else None, "needs": nd or None, "language": lang}
         try:
             profile = Profile.from_json(data, source="form", today=web.matcher.today())
@@ -295,8 +298,8 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
         if p is None:
             return (gr.skip(),) * 6
         return (gr.update(open=True), p.district or gr.skip(), p.industry or gr.skip(),
-                gr.skip() if p.employees is None else p.employees,
-                gr.skip() if p.founded_year is None else p.founded_year, p.needs or gr.skip())
+                gr.skip() if p.employees is None else str(p.employees),
+                gr.skip() if p.founded_year is None else str(p.founded_year), p.needs or gr.skip())
 
     if ctx.kiosk:
         # A walk-up screen: the next visitor must not find this enterprise's profile or result.
@@ -309,11 +312,23 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
         def idle(last: float):
             if not last or time.time() - last < ctx.settings.kiosk_idle_s:
                 return (gr.skip(),) * 11
-            return (0.0, gr.update(open=False), None, "", None, None, [], "", "", "", "")
+            return (0.0, gr.update(open=False), None, "", "", "", [], "", "", "", "")
 
         gr.Timer(1.0).tick(idle, [active], [active, section, district, industry, employees, founded, qualifications,
                                             needs, result, download, qr], api_visibility="private",
                            show_progress="hidden")
+
+    def relabel(lang: str):
+        """The form in the page's language; what the visitor typed or ticked stays."""
+        return (gr.update(label=_u("title", lang)), _u("intro", lang), gr.update(label=_u("district", lang)),
+                gr.update(label=_u("industry", lang)), gr.update(label=_u("employees", lang)),
+                gr.update(label=_u("founded_year", lang)),
+                gr.update(label=_u("qualifications", lang), choices=qual_choices(lang)),
+                gr.update(label=_u("needs", lang)), gr.update(value=_u("run", lang)))
+
+    # Whatever changes the page's language (the switch, the kiosk's reset) changes the form's with it.
+    lang_state.change(relabel, [lang_state], [section, intro, district, industry, employees, founded, qualifications,
+                                              needs, run], api_visibility="private", show_progress="hidden")
 
     if chat_box is not None:
         # Queued like every event: the guard lets the page reach Gradio only through its queue.
