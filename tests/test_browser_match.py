@@ -34,8 +34,8 @@ def _fill(page, profile: dict) -> None:
     page.locator("#jxa-match-district input").fill(profile["district"])
     page.keyboard.press("Enter")
     page.fill("#jxa-match-industry textarea, #jxa-match-industry input", profile["industry"])
-    page.fill("#jxa-match-employees input", str(profile["employees"]))
-    page.fill("#jxa-match-founded input", str(profile["founded_year"]))
+    page.fill("#jxa-match-employees input, #jxa-match-employees textarea", str(profile["employees"]))
+    page.fill("#jxa-match-founded input, #jxa-match-founded textarea", str(profile["founded_year"]))
     page.locator("#jxa-match-quals label").last.click()  # "None of these": qualifications known, none held
     page.fill("#jxa-match-needs textarea", profile["needs"])
     page.click("#jxa-match-run")
@@ -48,9 +48,9 @@ def test_a_self_description_in_the_chat_fills_the_form(served, open_page):
     page.fill("#jxa-input textarea", "We are a 30-person AI start-up in Xuhui, two years old, looking for space "
                                      "and financing")
     page.keyboard.press("Enter")
-    page.locator("#jxa-match-employees input").wait_for(timeout=10_000)
-    page.wait_for_function("() => document.querySelector('#jxa-match-employees input').value === '30'",
-                           timeout=10_000)
+    field = "#jxa-match-employees input, #jxa-match-employees textarea"
+    page.locator(field).wait_for(timeout=10_000)
+    page.wait_for_function(f"() => document.querySelector('{field}').value === '30'", timeout=10_000)
     assert page.locator("#jxa-match-district input").input_value() == "Xuhui"
     assert "financing" in page.locator("#jxa-match-needs textarea").input_value()
     page.click("#jxa-match-run")
@@ -119,7 +119,8 @@ def test_kiosk_forgets_the_health_check_when_idle(served, open_page):
     page.wait_for_function("() => !document.querySelector('#jxa-match-result')", timeout=15_000)
     page.click("#jxa-match button, #jxa-match .label-wrap")
     assert page.locator("#jxa-match-industry textarea, #jxa-match-industry input").input_value() == ""
-    assert page.locator("#jxa-match-qr svg").count() == 0
+    assert page.locator("#jxa-match-qr .jxa-qr svg").count() == 0
+    assert page.locator("#jxa-match-download").count() == 0
 
 
 def test_health_check_on_the_kiosk_shows_a_qr_code(served, open_page, artifacts):
@@ -127,7 +128,7 @@ def test_health_check_on_the_kiosk_shows_a_qr_code(served, open_page, artifacts)
     page = open_page(s.url, viewport=KIOSK)
     _fill(page, PROFILE)
     _check_against_api(page, s.url)
-    qr = page.locator("#jxa-match-qr svg")
+    qr = page.locator("#jxa-match-qr .jxa-qr svg")
     qr.wait_for(timeout=10_000)
     page.locator("#jxa-match-qr").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "health-check-kiosk.png"), full_page=True)
@@ -142,3 +143,32 @@ def test_health_check_on_the_kiosk_shows_a_qr_code(served, open_page, artifacts)
         assert r.headers["Content-Type"] == "application/pdf" and r.read(5) == b"%PDF-"
     stored = [r for r in Records(s.settings.db_path).iter() if r.mode == "health_check"]
     assert {"kiosk", "api"} <= {r.channel for r in stored}, [(r.id, r.channel) for r in stored]
+
+
+def test_the_form_follows_the_language_switch(served, open_page, artifacts):
+    s = served()
+    page = open_page(s.url)
+    page.click("#jxa-match button, #jxa-match .label-wrap")  # open the section
+    page.locator("#jxa-match-industry textarea, #jxa-match-industry input").fill("人工智能")
+    assert page.locator("#jxa-match-run").inner_text().strip() == "Check"
+    page.click("#jxa-lang label:has-text('中文')")
+    page.wait_for_function("() => document.querySelector('#jxa-match-run').innerText.trim() === '开始体检'",
+                           timeout=15_000)
+    assert "政策体检" in page.locator("#jxa-match").inner_text()
+    assert "员工人数" in page.locator("#jxa-match-employees").inner_text()
+    assert "高新技术企业" in page.locator("#jxa-match-quals").inner_text()
+    assert "已获资质" in page.locator("#jxa-match-quals").inner_text()
+    # What the visitor typed stays; the result comes in the page's language; empty fields are unknown.
+    assert page.locator("#jxa-match-industry textarea, #jxa-match-industry input").input_value() == "人工智能"
+    page.locator("#jxa-match-district input").fill("Xuhui")
+    page.keyboard.press("Enter")
+    page.fill("#jxa-match-needs textarea", "office space and financing")
+    page.click("#jxa-match-run")
+    page.locator("#jxa-match-result").wait_for(timeout=20_000)
+    assert "适用" in page.locator("#jxa-match-applies > h3").inner_text()
+    # Left empty, the number of employees and the year founded are unknown, not 0.
+    assert "员工人数" in page.locator("#jxa-match-may_apply").inner_text()
+    page.screenshot(path=str(artifacts / "health-check-zh.png"), full_page=True)
+    page.click("#jxa-lang label:has-text('English')")
+    page.wait_for_function("() => document.querySelector('#jxa-match-run').innerText.trim() === 'Check'",
+                           timeout=15_000)

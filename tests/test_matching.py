@@ -152,6 +152,18 @@ def test_profile_from_a_sentence(vocab):
     assert (z.district, z.employees, z.founded_year, z.lang) == ("Jing'an", 50, 2019, "zh")
 
 
+def test_needs_are_read_by_their_longest_terms(vocab):
+    """A term inside a longer one of another kind is not a second need."""
+    from assistant.matching.profile import facts
+
+    def kinds(needs: str) -> set[str]:
+        return set(facts(Profile(needs=needs), vocab, TODAY).need_kinds or ())
+
+    assert kinds("loan interest subsidies") == {"funding"}
+    assert kinds("a bank loan and office space") == {"financing", "space"}
+    assert kinds("work permits for foreign staff") == {"talent"}
+
+
 # ---------------------------------------------------------------- the match
 def _levels(check) -> dict[str, str]:
     return {r.measure.measure_id: r.level for r in check.results}

@@ -14,7 +14,7 @@ from datetime import date
 
 from ..corpus.clean import has_cjk
 from ..errors import InputError
-from .vocabulary import Vocabulary, matching_form
+from .vocabulary import Found, Vocabulary, matching_form
 
 FIELDS = ("district", "industry", "employees", "founded_year", "qualifications", "needs")
 MAX_TEXT = 500
@@ -192,9 +192,16 @@ def facts(profile: Profile, vocab: Vocabulary, today: date) -> Facts:
         startup = True  # it calls itself a start-up
     need_kinds = None
     if profile.needs:
-        kinds = {f.key for f in Vocabulary.find(vocab.need_kinds, matching_form(profile.needs))}
+        kinds = {f.key for f in _longest(Vocabulary.find(vocab.need_kinds, matching_form(profile.needs)))}
         need_kinds = frozenset(kinds) or None
     return Facts(district, inside, industries, size, startup, age, quals, types, need_kinds, profile.needs or "")
+
+
+def _longest(found: list[Found]) -> list[Found]:
+    """Terms not inside a longer one found at the same words: "loan interest subsidies" asks for
+    funding (loan interest), not also for financing (loan)."""
+    return [f for f in found if not any(o is not f and o.start <= f.start and f.end <= o.end
+                                        and (o.end - o.start) > (f.end - f.start) for o in found)]
 
 
 # ---------------------------------------------------------------- a profile from a sentence

@@ -7,12 +7,11 @@ import html
 import logging
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import gradio as gr
@@ -131,17 +130,17 @@ def build_router(ctx: WebContext, web: HealthCheckWeb) -> APIRouter:
         return await _report_response(check, format)
 
     @router.get("/report/{ref}")
-    async def stored(ref: str, format: str = "html") -> Response:
+    async def stored(ref: str, format: str = "html", download: bool = False) -> Response:
         check = web.reports.get(ref[:64])
         if check is None:
             return HTMLResponse("<!doctype html><p>This report has expired; please run the health check again.</p>",
                                 status_code=404, headers=_HEADERS)
-        return await _report_response(check, format)
+        return await _report_response(check, format, download=download)
 
     return router
 
 
-async def _report_response(check: HealthCheck, format: str) -> Response:
+async def _report_response(check: HealthCheck, format: str, *, download: bool = False) -> Response:
     page = render_html(check, full_rest=True)
     if format == "pdf":
         try:
@@ -152,7 +151,19 @@ async def _report_response(check: HealthCheck, format: str) -> Response:
             **_HEADERS, "Content-Disposition": f'attachment; filename="health-check-{check.made_on}.pdf"'})
     if format != "html":
         raise ApiError(422, "invalid_request", "format must be 'html' or 'pdf'")
-    return HTMLResponse(page, headers=_HEADERS)
+    saved = {"Content-Disposition": f'attachment; filename="{report_filename(check)}"'} if download else {}
+    return HTMLResponse(page, headers={**_HEADERS, **saved})
+
+
+def report_filename(check: HealthCheck) -> str:
+    return f"health-check-{check.made_on.isoformat()}.html"
+
+
+def download_link(ref: str, check: HealthCheck, lang: str) -> str:
+    """The report as a link to our own route (Gradio's file routes are closed by the guard)."""
+    href = "report/" + quote(ref) + "?download=true"
+    return (f'<a id="jxa-match-download" class="jxa-match-download" href="{html.escape(href)}" '
+            f'download="{html.escape(report_filename(check))}">{html.escape(_u("download", lang))}</a>')
 
 
 # ---------------------------------------------------------------- the form in the chat and kiosk pages
@@ -231,43 +242,43 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
     Xuhui…") fills the form, opened, for the visitor to check and run."""
     vocab = web.matcher.library.vocabulary
     districts = sorted({d for lab in web.matcher.library.labels.labels.values() for d in lab.scope})
-    quals = [(entry.zh if lang0 == "zh" else entry.en, key)
-             for key, entry in vocab.beneficiaries.get("qualification", {}).items()]
-    quals.append((_u("none_held", lang0), "none"))
+
+    def qual_choices(lang: str) -> list[tuple[str, str]]:
+        return [(entry.zh if lang == "zh" else entry.en, key)
+                for key, entry in vocab.beneficiaries.get("qualification", {}).items()] + [(_u("none_held", lang), "none")]
+
+    quals = qual_choices(lang0)
     with gr.Accordion(_u("title", lang0), open=False, elem_id="jxa-match") as section:
-        gr.Markdown(_u("intro", lang0))
+        intro = gr.Markdown(_u("intro", lang0), elem_id="jxa-match-intro")
         with gr.Row():
             district = gr.Dropdown(districts, label=_u("district", lang0), allow_custom_value=True, value=None,
                                    elem_id="jxa-match-district")
             industry = gr.Textbox(label=_u("industry", lang0), max_lines=1, max_length=200,
                                   elem_id="jxa-match-industry")
         with gr.Row():
-            employees = gr.Number(label=_u("employees", lang0), precision=0, minimum=0, elem_id="jxa-match-employees")
-            founded = gr.Number(label=_u("founded_year", lang0), precision=0, minimum=1800,
-                                elem_id="jxa-match-founded")
+            # Text, not gr.Number: an empty number field is sent as 0, and an empty field must stay unknown.
+            employees = gr.Textbox(label=_u("employees", lang0), max_lines=1, max_length=12, elem_id="jxa-match-employees")
+            founded = gr.Textbox(label=_u("founded_year", lang0), max_lines=1, max_length=4, elem_id="jxa-match-founded")
         qualifications = gr.CheckboxGroup(quals, label=_u("qualifications", lang0), elem_id="jxa-match-quals")
         needs = gr.Textbox(label=_u("needs", lang0), lines=2, max_length=1000, elem_id="jxa-match-needs")
         run = gr.Button(_u("run", lang0), variant="primary", elem_id="jxa-match-run")
         result = gr.HTML("", elem_id="jxa-match-output")
         with gr.Row():
-            download = gr.DownloadButton(_u("download", lang0), visible=False, elem_id="jxa-match-download")
+            download = gr.HTML("", elem_id="jxa-match-download-box")
             qr = gr.HTML("", visible=ctx.kiosk, elem_id="jxa-match-qr")
 
     def on_run(d, ind, emp, year, qs, nd, session_id, lang, request: gr.Request):
         keys = [k for k in (qs or []) if k != "none"]
         labels = [vocab.label("qualification", k, "en") for k in keys]
-        data = {"district": d or None, "industry": ind or None, "employees": None if emp is None else int(emp),
-                "founded_year": None if year is None else int(year),
+        data = {"district": d or None, "industry": ind or None, "employees": (emp or "").strip() or None,
+                "founded_year": (year or "").strip() or None,
                 "qualifications": labels if qs else None, "needs": nd or None, "language": lang}
         try:
             profile = Profile.from_json(data, source="form", today=web.matcher.today())
         except InputError as exc:
             msg = html.escape(_u("error", lang, msg=str(exc)))
-            return f'<p class="jxa-match-error">{msg}</p>', gr.update(visible=False), ""
+            return f'<p class="jxa-match-error">{msg}</p>', "", ""
         check, ref = web.check(profile, session_id=session_id or "ui", channel="kiosk" if ctx.kiosk else "web")
-        folder = Path(tempfile.mkdtemp(prefix="jxa-report-"))
-        path = folder / f"health-check-{check.made_on.isoformat()}.html"
-        path.write_text(render_html(check, full_rest=True), encoding="utf-8")
         code = ""
         if ctx.kiosk:
             from ..matching.report import qr_svg
@@ -277,7 +288,7 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
             link = base.rstrip("/") + "/report/" + ref
             code = (f'<div class="jxa-qr" data-url="{html.escape(link)}">{qr_svg(link)}'
                     f'<p>{html.escape(_u("scan", lang))}</p></div>')
-        return results_html(check, ctx, lang), gr.update(value=str(path), visible=True), code
+        return results_html(check, ctx, lang), download_link(ref, check, lang), code
 
     run.click(on_run, [district, industry, employees, founded, qualifications, needs, session_state, lang_state],
               [result, download, qr], api_visibility="private", show_progress="minimal")
@@ -287,28 +298,39 @@ def build_section(ctx: WebContext, web: HealthCheckWeb, lang0: str, session_stat
         if p is None:
             return (gr.skip(),) * 6
         return (gr.update(open=True), p.district or gr.skip(), p.industry or gr.skip(),
-                gr.skip() if p.employees is None else p.employees,
-                gr.skip() if p.founded_year is None else p.founded_year, p.needs or gr.skip())
+                gr.skip() if p.employees is None else str(p.employees),
+                gr.skip() if p.founded_year is None else str(p.founded_year), p.needs or gr.skip())
 
     if ctx.kiosk:
         # A walk-up screen: the next visitor must not find this enterprise's profile or result.
         active = gr.State(0.0)
         fields = [district, industry, employees, founded, qualifications, needs]
         for component in fields:
-            component.input(lambda: time.time(), None, active, queue=False, api_visibility="private",
-                            show_progress="hidden")
-        run.click(lambda: time.time(), None, active, queue=False, api_visibility="private", show_progress="hidden")
+            component.input(lambda: time.time(), None, active, api_visibility="private", show_progress="hidden")
+        run.click(lambda: time.time(), None, active, api_visibility="private", show_progress="hidden")
 
         def idle(last: float):
             if not last or time.time() - last < ctx.settings.kiosk_idle_s:
                 return (gr.skip(),) * 11
-            return (0.0, gr.update(open=False), None, "", None, None, [], "", "", gr.update(value=None, visible=False),
-                    "")
+            return (0.0, gr.update(open=False), None, "", "", "", [], "", "", "", "")
 
         gr.Timer(1.0).tick(idle, [active], [active, section, district, industry, employees, founded, qualifications,
-                                            needs, result, download, qr], queue=False, api_visibility="private",
+                                            needs, result, download, qr], api_visibility="private",
                            show_progress="hidden")
 
+    def relabel(lang: str):
+        """The form in the page's language; what the visitor typed or ticked stays."""
+        return (gr.update(label=_u("title", lang)), _u("intro", lang), gr.update(label=_u("district", lang)),
+                gr.update(label=_u("industry", lang)), gr.update(label=_u("employees", lang)),
+                gr.update(label=_u("founded_year", lang)),
+                gr.update(label=_u("qualifications", lang), choices=qual_choices(lang)),
+                gr.update(label=_u("needs", lang)), gr.update(value=_u("run", lang)))
+
+    # Whatever changes the page's language (the switch, the kiosk's reset) changes the form's with it.
+    lang_state.change(relabel, [lang_state], [section, intro, district, industry, employees, founded, qualifications,
+                                              needs, run], api_visibility="private", show_progress="hidden")
+
     if chat_box is not None:
-        chat_box.submit(prefill, [chat_box], [section, district, industry, employees, founded, needs], queue=False,
+        # Queued like every event: the guard lets the page reach Gradio only through its queue.
+        chat_box.submit(prefill, [chat_box], [section, district, industry, employees, founded, needs],
                         api_visibility="private", show_progress="hidden")

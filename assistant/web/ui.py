@@ -362,7 +362,8 @@ class ChatUI:
             # so a visitor who would not fit gets the friendly "busy" message from the worker.
             inference = dict(concurrency_limit=1 + self.ctx.settings.queue_size, concurrency_id="answer",
                              api_visibility="private", show_progress="hidden")
-            ui = dict(queue=False, api_visibility="private", show_progress="hidden")
+            # Queued too: the route guard lets the page reach Gradio only through its queue.
+            ui = dict(api_visibility="private", show_progress="hidden")
             answer_out = [chat, turns, session, last_active, box, send]
             events = [
                 box.submit(self.answer, [box, turns, session, lang], answer_out, **inference),
