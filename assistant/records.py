@@ -244,6 +244,11 @@ class Records:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM consultations").fetchone()[0]
 
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the database file: "ok", or what is damaged."""
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
     def iter(self, since: datetime | None = None) -> Iterator[Record]:
         """Records in time order, optionally only those since a moment."""
         query = "SELECT * FROM consultations"

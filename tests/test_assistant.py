@@ -15,7 +15,7 @@ from assistant.answering.llm import register_llm
 from assistant.answering.verify import split_sentences
 from assistant.corpus.clean import has_cjk, to_simplified
 from assistant.errors import BackendError, InputError
-from assistant.evaluation.hardening import EVIDENCE_BLOCK
+from assistant.testing.fakes import EVIDENCE_BLOCK
 from assistant.types import Hit
 
 IP_JINGAN = "How does Jing'an protect intellectual property rights?"

@@ -60,7 +60,7 @@ def open_page(browser):
 
 def _two_sentence_script(llm):
     """Copy the first two sentences of evidence [1], each cited, so the answer streams in two steps."""
-    from assistant.evaluation.hardening import EVIDENCE_BLOCK
+    from assistant.testing.fakes import EVIDENCE_BLOCK
 
     def reply(messages):
         m = EVIDENCE_BLOCK.search(messages[-1]["content"])

@@ -346,6 +346,11 @@ def register_llm(prefix: str, factory: Callable[..., LLM]) -> None:
     _REGISTRY[prefix] = factory
 
 
+def llm_backends() -> set[str]:
+    """The prefixes an `llm` setting may start with (the built-in backends and any registered since)."""
+    return set(_REGISTRY)
+
+
 def _llama_cpp(arg: str, settings) -> LLM:
     from ..provision import GGUF_SHA256, resolve_llm_model
 

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..progress import progress_bar
+
 METHOD = """Retrieval metrics use the product's ranked measures (hybrid unless stated). A citation is valid when its
 marker names a citation shown with the answer; correct when the cited measure is a gold measure. Citation
 recall/precision follow ALCE: a sentence counts as supported when its cited measures together contain every
@@ -48,33 +50,6 @@ def register(sub, common) -> None:
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("hardening", parents=[common],
-                       help="load, faults and hostile input against a real local server; prints the figures")
-    p.add_argument("--fake", action="store_true",
-                   help="fake-timed model (0.05 s per piece) and fake-lexical embedder: fast, for CI")
-    p.add_argument("--only", default="abcdefgh", help="which checks, e.g. 'ade' (default: all of abcdefgh)")
-    p.add_argument("--sessions", type=int, help="(a) concurrent sessions (default 20 fake, 4 real)")
-    p.add_argument("--per-session", type=int, help="(a) questions per session (default 5 fake, 2 real)")
-    p.add_argument("--fault-questions", type=int, help="(c) questions per fault (default 6 fake, 3 real)")
-    p.add_argument("--probes", type=int, help="(d) injection probes (default all with --fake, 20 real)")
-    p.add_argument("--requests", type=int, default=500, help="(g) sequential requests")
-    p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"),
-                   help="evaluation set the load questions come from")
-    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.set_defaults(func=cmd_hardening)
-
-
-def cmd_hardening(args, settings) -> int:
-    from .hardening import cmd_hardening as run
-
-    return run(args, settings)
-
-
-def _bar(desc: str):
-    from ..cli import _progress
-
-    return _progress(desc)
-
 
 def cmd_eval(args, settings) -> int:
     from ..answering.assistant import Assistant
@@ -105,7 +80,7 @@ def cmd_eval(args, settings) -> int:
     from .judge import Judge
 
     judge = Judge(embedder, data.measures, data.documents, assistant.sentences)
-    bar = _bar("product")
+    bar = progress_bar("product")
     prod_rows = run_product(items, assistant, judge, bar)
     bar.close()
     base_rows: list[dict] = []
@@ -116,7 +91,7 @@ def cmd_eval(args, settings) -> int:
         catalog = {file: e.doc_id for file, e in load_catalog(settings.seeds_dir).items()}
         plain = PlainPipeline(paragraphs(settings.seeds_dir, catalog, list(data.measures.values())), embedder,
                               settings.cache_dir / "eval")
-        bar = _bar("baseline")
+        bar = progress_bar("baseline")
         base_rows = run_baseline(items, assistant, plain, judge, cache, bar)
         bar.close()
     report = {
