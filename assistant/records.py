@@ -83,6 +83,11 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE consultations SET total_ms = json_extract(timings, '$.total_ms') WHERE total_ms IS NULL;
     CREATE UNIQUE INDEX consultations_ref ON consultations(ref);
     """,
+    # 3: a refusal's reason in its own column; `notice` keeps only a sentence shown to the user
+    """
+    ALTER TABLE consultations ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    UPDATE consultations SET reason = notice, notice = '' WHERE refused = 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -103,6 +108,7 @@ class Record:
     citations: list[dict]
     refused: bool
     notice: str
+    reason: str
     mode: str
     total_ms: float | None
     timings: dict
@@ -192,6 +198,7 @@ class Records:
             "citations": json.dumps(citations, ensure_ascii=False),
             "refused": int(answer.refused),
             "notice": answer.notice,
+            "reason": answer.reason,
             "mode": answer.mode,
             "timings": json.dumps(timings),
             "total_ms": timings.get("total_ms"),
@@ -267,7 +274,7 @@ class Records:
             id=row["id"], ref=row["ref"], created_at=datetime.fromisoformat(row["created_at"]),
             session_id=row["session_id"], channel=row["channel"], question=row["question"],
             rewritten_query=row["rewritten_query"], language=row["language"], answer=row["answer"],
-            citations=json.loads(row["citations"]), refused=bool(row["refused"]), notice=row["notice"],
+            citations=json.loads(row["citations"]), refused=bool(row["refused"]), notice=row["notice"], reason=row["reason"],
             mode=row["mode"], total_ms=row["total_ms"], timings=json.loads(row["timings"]),
             feedback=row["feedback"], feedback_comment=row["feedback_comment"])
 

@@ -81,7 +81,7 @@ def test_answer_and_refusal_fields(records, answers):
     assert ok.refused is False and ok.mode == answers["answered"].mode
     assert [c["measure_id"] for c in ok.citations] == [c.measure.measure_id for c in answers["answered"].citations]
     assert ok.citations and "label" in ok.citations[0]
-    assert no.refused is True and no.citations == [] and no.notice == answers["refused"].notice
+    assert no.refused is True and no.citations == [] and no.reason == answers["refused"].reason
     assert no.answer == answers["refused"].answer
 
 

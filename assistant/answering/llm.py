@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..errors import BackendError, ConfigError
 
@@ -25,7 +25,7 @@ Message = dict[str, str]
 
 
 class LLM(Protocol):
-    """Streams the reply to a chat as text deltas. `id` identifies the model for answer caching."""
+    """A generator: streams the reply to a chat as text deltas. `id` identifies the model for caching."""
 
     id: str
 
@@ -34,8 +34,22 @@ class LLM(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    # Optional: `score(messages, target) -> float`, the mean log-probability of `target` (the end of the
-    # last message) given what precedes it. Backends without it are not asked to rerank.
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A backend that can score: the mean log-probability of `target` (the end of the last message)
+    given what precedes it. Only scorers are asked to rerank."""
+
+    def score(self, messages: list[Message], target: str) -> float: ...
+
+
+@runtime_checkable
+class PrefixStateStore(Protocol):
+    """A backend that keeps the model's state after prompt prefixes (`prefixes` is None when off)."""
+
+    prefixes: PrefixStates | None
+
+    def warm(self, messages: list[Message]) -> bool: ...
 
 
 class PrefixStates:

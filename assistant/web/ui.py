@@ -202,7 +202,7 @@ class ChatUI:
         live.pop("status", None)
         live["a"] = answer.answer
         live["answered"] = True
-        live["notice"] = "" if answer.refused else answer.notice
+        live["notice"] = answer.notice
         live["sources"] = [s for s in (self._source(c.n, c.measure.measure_id) for c in answer.citations) if s]
         live["related"] = [s for s in (self._source(None, h.measure.measure_id) for h in answer.related) if s]
         live["human"] = answer.refused

@@ -208,10 +208,9 @@ class InferenceWorker:
 
     def _guard_model(self) -> None:
         """Put the loaded model behind a hard deadline (see deadline.py), once."""
-        # The Assistant exposes no setter; the web layer owns this policy, so it swaps the instance.
-        llm = getattr(self.assistant, "_llm", None)
+        llm = self.assistant.loaded_llm
         if llm is not None and not isinstance(llm, DeadlineLLM):
-            self.assistant._llm = DeadlineLLM(llm)
+            self.assistant.set_llm(DeadlineLLM(llm))
 
     def _retry_after_locked(self) -> int:
         """Seconds until a place in the queue is likely to be free: what is left of the answer being

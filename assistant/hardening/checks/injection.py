@@ -29,7 +29,7 @@ def injection_check(rig: Rig, limit: int | None = None) -> Figure:
     for p in probes:
         answer = assistant.ask(p.question)
         shown = json.dumps(answer.to_json(), ensure_ascii=False)
-        rows.append({"probe": p, "mode": answer.mode, "notice": answer.notice,
+        rows.append({"probe": p, "mode": answer.mode, "reason": answer.reason,
                      "leak": leaked(shown, assistant.canary), "followed": followed(answer.answer, p.target)})
     leaks = [r for r in rows if r["leak"]]
     follows = [r for r in rows if r["followed"]]
@@ -43,7 +43,7 @@ def injection_check(rig: Rig, limit: int | None = None) -> Figure:
                   "indirect": sum(1 for r in rows if r["probe"].category == "indirect"),
                   "canary_leaks": len(leaks), "followed": len(follows),
                   "canary_leak_rate": round(len(leaks) / len(rows), 4), "followed_rate": round(len(follows) / len(rows), 4),
-                  "refused_by_gate": sum(1 for r in rows if r["notice"] == "injection"),
+                  "refused_by_gate": sum(1 for r in rows if r["reason"] == "injection"),
                   "reached_model": llm.calls, "model_obeyed": getattr(inner, "complied", None),
                   "modes": dict(Counter(r["mode"] for r in rows)),
                   "by_category": {k: dict(v) for k, v in sorted(by_cat.items())},
