@@ -171,7 +171,7 @@ def test_deadline_cuts_a_stalled_model_and_never_starts_a_second_generation():
         time.sleep(0.02)
     inner.stall_s = 0
     assert "".join(llm.stream(messages, max_tokens=8, temperature=0, timeout_s=5)).endswith("[1].")
-    assert llm.inner is inner and llm.calls == 2 and llm.id == inner.id
+    assert llm.inner is inner and inner.calls == 2 and llm.id == inner.id
 
 
 def test_deadline_passes_on_what_the_model_raised():
@@ -189,7 +189,8 @@ def test_retry_after_is_the_time_until_a_place_frees_not_until_the_queue_drains(
 
     assistant = Assistant.from_settings(fake_settings.model_copy(update={"llm": "fake:0.01"}))
     gate = threading.Event()
-    assistant.llm.script = lambda messages: (gate.wait(30), assistant.llm.default_reply(messages))[1]
+    fake = assistant.llm
+    fake.script = lambda messages: (gate.wait(30), fake.default_reply(messages))[1]
     worker = InferenceWorker(assistant, queue_size=3)
     worker._durations.extend([4.0, 4.0, 4.0])
     question = "What support is there for protecting intellectual property in Jing'an?"

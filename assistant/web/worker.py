@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..answering.assistant import Assistant, StreamEvent
+from ..answering.llm import PrefixStateStore
 from ..types import Answer
-from .deadline import DeadlineLLM
+from .deadline import DeadlineLLM, with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class InferenceWorker:
             self._idle.append(sentences)
             self._cond.notify()
         llm = self.assistant.llm
-        if getattr(llm, "warm", None) is None or getattr(llm, "prefixes", None) is None:
+        if not isinstance(llm, PrefixStateStore) or llm.prefixes is None:
             return
 
         def step(messages) -> None:
@@ -210,7 +211,7 @@ class InferenceWorker:
         """Put the loaded model behind a hard deadline (see deadline.py), once."""
         llm = self.assistant.loaded_llm
         if llm is not None and not isinstance(llm, DeadlineLLM):
-            self.assistant.set_llm(DeadlineLLM(llm))
+            self.assistant.set_llm(with_deadline(llm))
 
     def _retry_after_locked(self) -> int:
         """Seconds until a place in the queue is likely to be free: what is left of the answer being
