@@ -137,6 +137,11 @@ class HybridRetriever:
         self.known_words = self._vocab | self.glossary.words() | set(tokenize(normalize_for_index(titles)))
         self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
 
+    def summary(self) -> dict:
+        """What the index holds, for health checks: documents, measures, the embedder it was built with."""
+        return {"documents": len(self.data.documents), "measures": len(self.data.measures),
+                "embedder": self.data.embedder_id}
+
     def plan(self, question: str) -> QueryPlan:
         text = normalize_for_index(question)
         extra = self.glossary.expand(text)

@@ -227,9 +227,7 @@ def build_router(ctx: WebContext) -> APIRouter:
 
     @router.get("/readyz")
     def readyz() -> JSONResponse:
-        docs = ctx.assistant.retriever.data.documents
-        body: dict[str, Any] = {"index": {"documents": len(docs), "measures": len(ctx.assistant.retriever.data.measures),
-                                          "embedder": ctx.assistant.retriever.data.embedder_id}}
+        body: dict[str, Any] = {"index": ctx.assistant.retriever.summary()}
         if ctx.worker.load_error:
             return JSONResponse({"status": "error", **body, "error": {
                 "code": "model_unavailable", "message": ctx.worker.load_error}}, status_code=503)

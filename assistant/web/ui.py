@@ -122,7 +122,7 @@ class ChatUI:
         doc = self.documents[m.doc_id]
         today = self.ctx.settings.effective_today()
         return {"n": n, "measure_id": measure_id, "label": m.label or m.title,
-                "expired": bool(doc.valid_until and doc.valid_until < today)}
+                "expired": doc.expired(today)}
 
     # ---------------------------------------------------------------- handlers
     def answer(self, question: str, turns: list[dict], session_id: str, lang: str):
