@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from assistant.answering.llm import PrefixStates
+from assistant.answering.prefix_states import PrefixStates
 from assistant.config import Settings
 from assistant.errors import BackendError
 

@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 from ..errors import BackendError
-from .llm import Message, PrefixStates, shared_prefix
+from .prefix_states import PrefixStates, shared_prefix
 
 log = logging.getLogger(__name__)
+
+Message = dict[str, str]
 
 #: the llama-cpp-python versions whose internals this module was tested against: [low, high)
 SUPPORTED = ((0, 3, 36), (0, 4, 0))
