@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Settings
-from ..corpus.chunk import split_sentences
 from ..corpus.clean import has_cjk, to_simplified
+from ..corpus.sentences import measure_sentences as split_sentences
 from ..retrieval.tokenize import tokenize
 from ..types import Hit
 from .verify import Evidence

@@ -16,10 +16,8 @@ from ..corpus.clean import to_simplified
 from ..retrieval.hybrid import QueryPlan
 from ..types import Hit
 
-# Chosen with `jxa eval --calibrate` on eval/questions.jsonl (the most rejection within a 2.5% false-
-# refusal budget): with the cross-lingual cosine counted, retrieval signals alone reach rejection 0.73 at
-# false refusal 0.02. The budget is small because the checks after generation (the model's NOT_COVERED,
-# figure questions, the check before a quote) bring rejection past 0.9 and spend false refusals too.
+# Chosen with `jxa eval --calibrate` (the most rejection within a small false-refusal budget; the
+# figures are in docs/decisions.md).
 MIN_DENSE = 0.79  # best cosine of a hit, plain or cross-lingual (multilingual-e5-small, prefixed)
 MIN_DENSE_ALONE = 0.79  # ... when BM25 does not agree on any of the top hits
 MIN_COVERAGE_ANY = 0.3  # ... below which even agreeing retrievers are matching a stray word ("上海")
