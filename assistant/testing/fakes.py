@@ -62,6 +62,17 @@ class FakeEmbedder(LexicalEmbedder):
 EVIDENCE_BLOCK = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z|^</evidence>)", re.S | re.M)
 
 
+def lead_opening(user: str, skip: tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """Evidence [1]'s number and its text up to the first full stop or semicolon (lines starting with
+    `skip` left out), or None when the prompt has no evidence."""
+    m = EVIDENCE_BLOCK.search(user)
+    if not m:
+        return None
+    lines = [line.strip() for line in m.group(2).strip().splitlines()]
+    text = " ".join(line for line in lines if line and not line.startswith(skip))
+    return m.group(1), re.split(r"(?<=[.。;；])\s*", text)[0].rstrip(".。;；")
+
+
 @dataclass(frozen=True)
 class Obey:
     """What a worst-case model does when `trigger` is anywhere in its prompt: repeat `target` as a
@@ -97,15 +108,14 @@ class TimedLLM:
 
     def reply(self, messages: list[dict]) -> str:
         user = messages[-1]["content"]
-        m = EVIDENCE_BLOCK.search(user)
-        if not m:
+        lead = lead_opening(user)
+        if lead is None:
             return "NOT_COVERED"
-        text = " ".join(line.strip() for line in m.group(2).strip().splitlines() if line.strip())
-        opening = re.split(r"(?<=[.。;；])\s*", text)[0].rstrip(".。;；")
+        n, opening = lead
         if len(opening) > self.OPENING:
             cut = opening[: self.OPENING]
             opening = cut.rsplit(" ", 1)[0] if " " in cut[10:] else cut
-        sentences = [f"{opening} [{m.group(1)}]."]
+        sentences = [f"{opening} [{n}]."]
         for rule in self.obey:
             if rule.trigger not in user:
                 continue
@@ -149,14 +159,11 @@ class FakeLLM:
         return len(text) // 3 + 1
 
     def default_reply(self, messages: list[dict]) -> str:
-        user = messages[-1]["content"]
-        m = EVIDENCE_BLOCK.search(user)
-        if not m:
+        lead = lead_opening(messages[-1]["content"], skip=("Document:", "Measure:", "文件", "措施"))
+        if lead is None:
             return "The policies do not say."
-        body = m.group(2).strip().splitlines()
-        text = " ".join(line for line in body if line and not line.startswith(("Document:", "Measure:", "文件", "措施")))
-        first = re.split(r"(?<=[.。;；])\s*", text)[0].rstrip(".。;；")
-        return f"{first} [{m.group(1)}]."
+        n, first = lead
+        return f"{first} [{n}]."
 
     def stream(self, messages, *, max_tokens, temperature, timeout_s) -> Iterator[str]:
         with self._guard:
