@@ -19,7 +19,7 @@ from assistant.answering.verify import split_sentences
 from assistant.corpus.clean import has_cjk, to_simplified
 from assistant.errors import BackendError, InputError
 from assistant.testing.fakes import EVIDENCE_BLOCK
-from assistant.types import Hit
+from assistant.types import Hit, Outcome
 
 IP_JINGAN = "How does Jing'an protect intellectual property rights?"
 IP_XUHUI_ZH = "徐汇区在知识产权保护方面有什么措施？"
@@ -75,6 +75,7 @@ def assert_markers_resolve(answer) -> None:
 def test_generated_answer_cites_shown_measures(fake_assistant):
     answer = fake_assistant.ask(IP_JINGAN)
     assert answer.mode == "generated" and not answer.refused and answer.notice == ""
+    assert answer.outcome is Outcome.GENERATED and answer.reason == ""
     assert answer.language == "en"
     assert_markers_resolve(answer)
     assert answer.citations[0].measure.measure_id in [h.measure.measure_id for h in answer.hits[:3]]
@@ -145,7 +146,7 @@ def test_backend_failure_mid_stream_gives_a_quote_with_a_notice(fake_assistant):
     llm.fail = BackendError("connection reset by peer")
     events, answer = stream(fake_assistant, IP_JINGAN)
     assert answer.mode == "extractive" and not answer.refused
-    assert answer.notice and "unavailable" in answer.notice
+    assert answer.notice and "unavailable" in answer.notice and answer.outcome is Outcome.UNAVAILABLE_QUOTE
     assert_markers_resolve(answer)
     assert "connection reset" not in answer.answer  # internal errors are not shown as answer text
     assert len(llm.calls) == 1
@@ -233,6 +234,7 @@ def test_model_saying_not_covered_is_a_refusal(fake_assistant):
     fake_assistant.llm.script = lambda messages: "NOT_COVERED"
     events, answer = stream(fake_assistant, IP_JINGAN)
     assert answer.refused and answer.mode == "refusal" and answer.reason == "model"
+    assert answer.outcome is Outcome.MODEL_REFUSAL and answer.notice == ""
     assert "NOT_COVERED" not in "".join(e.text for e in events)
     assert "12345" in answer.answer
 
@@ -260,7 +262,7 @@ def test_out_of_corpus_question_is_refused_in_the_users_language(fake_assistant,
 ])
 def test_gate_refusals_carry_their_reason(fake_assistant, question, reason):
     answer = fake_assistant.ask(question)
-    assert answer.refused and answer.reason == reason
+    assert answer.refused and answer.reason == reason and answer.outcome is Outcome.GATE_REFUSAL
     assert "12345" in answer.answer
     if reason == "injection":
         assert answer.related == ()
@@ -397,6 +399,7 @@ HOW_LONG_IP = "How long does Jing'an protect intellectual property rights?"
 def test_figure_question_answered_without_a_figure_is_refused(fake_assistant):
     answer = fake_assistant.ask(HOW_LONG_IP)  # the fake copies a sentence of [1], which states no duration
     assert answer.refused and answer.reason == "amount_not_stated" and not answer.citations
+    assert answer.outcome is Outcome.FIGURE_REFUSAL
     assert answer.related  # the nearest measures are still offered
 
 
@@ -451,6 +454,7 @@ def test_quote_from_a_chinese_measure_is_translated_when_the_figures_survive(fak
             str(int(n)) for n in sorted(facts.digit_numbers(text))) + ".")
     answer = fake_assistant.ask(XUHUI_IP_EN)
     assert answer.mode == "extractive" and answer.citations[0].document.language == "zh"
+    assert answer.outcome is Outcome.TRANSLATED_QUOTE and not answer.notice and not answer.reason
     assert "In translation" in answer.answer and "intellectual property protection" in answer.answer
     label = f"{answer.citations[0].document.short_title_en}, measure "
     assert label in answer.answer and not has_cjk(answer.answer)  # the label in English too
@@ -529,6 +533,7 @@ def test_half_translated_quote_is_not_used(fake_assistant):
     fake_assistant.llm.script = _translator(lambda text: "我们将优化 wayfinding and signposting 流程。")
     answer = fake_assistant.ask("静安区怎样保护知识产权？")
     assert answer.mode == "extractive" and "wayfinding" not in answer.answer and "原文如下" in answer.answer
+    assert answer.outcome is Outcome.ORIGINAL_QUOTE
 
 
 def test_check_before_a_quote_sees_the_follow_up_with_its_topic(fake_assistant):
