@@ -105,7 +105,9 @@ def cmd_warm(args, settings: Settings) -> int:
     bar = progress_bar("prefix states")
     done = assistant.warm(progress=bar)
     bar.close()
-    stored = getattr(assistant.llm, "prefixes", None)
+    from .answering.llm import PrefixStateStore
+
+    stored = assistant.llm.prefixes if isinstance(assistant.llm, PrefixStateStore) else None
     if stored is None:
         print("this LLM backend keeps no prefix states (remote server, or JXA_PREFIX_STATES=false)")
         return 0

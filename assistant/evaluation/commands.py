@@ -168,12 +168,13 @@ def cmd_bench(args, settings) -> int:
         return 0
 
     from ..answering.assistant import Assistant
+    from ..answering.llm import PrefixStateStore
 
     assistant = Assistant.from_settings(settings)
     llm = assistant.llm  # load before timing: the bench measures answers, not model loading
     t = time.perf_counter()
     computed = assistant.warm()
-    stored = getattr(llm, "prefixes", None)
+    stored = llm.prefixes if isinstance(llm, PrefixStateStore) else None
     en = _bench_questions(Path("eval/questions.jsonl"), args.n, 0, answerable=True)
     zh = _bench_questions(Path("eval/questions.jsonl"), 0, args.n, answerable=True)
     assistant.ask(en[-1])  # llama.cpp now holds the system prompt, as it does after any first question

@@ -233,7 +233,7 @@ def build_router(ctx: WebContext) -> APIRouter:
                 "code": "model_unavailable", "message": ctx.worker.load_error}}, status_code=503)
         if not ctx.ready:
             return JSONResponse({"status": "loading", **body}, status_code=503, headers={"Retry-After": "10"})
-        return JSONResponse({"status": "ready", **body, "model": getattr(ctx.assistant.llm, "id", "")})
+        return JSONResponse({"status": "ready", **body, "model": ctx.assistant.llm.id})
 
     @router.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:

@@ -150,7 +150,7 @@ class InferenceWorker:
             try:
                 _ = self.assistant.llm
                 self._guard_model()
-                log.info("language model loaded: %s", getattr(self.assistant.llm, "id", "?"))
+                log.info("language model loaded: %s", self.assistant.llm.id)
                 self._queue_warming()
             except Exception as exc:  # reported by /readyz and in the UI, not raised here
                 self.load_error = str(exc)
