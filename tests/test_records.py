@@ -121,6 +121,22 @@ def test_iter_since(records, answers):
     assert len(recent) == 1 and recent[0].refused
 
 
+def test_migration_3_moves_a_refusal_reason_out_of_the_notice(tmp_path):
+    path = tmp_path / "v2.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "\nPRAGMA user_version = 2;")
+    for refused, notice in ((1, "off_topic"), (0, "The language model is unavailable right now.")):
+        db.execute("INSERT INTO consultations (created_at, session_id, question, refused, notice, ref) "
+                   "VALUES ('2026-11-01T10:00:00+00:00', 's', 'q', ?, ?, lower(hex(randomblob(8))))", (refused, notice))
+    db.commit()
+    db.close()
+    records = Records(path)
+    refusal, quote = list(records.iter())
+    assert (refusal.reason, refusal.notice) == ("off_topic", "")
+    assert (quote.reason, quote.notice) == ("", "The language model is unavailable right now.")
+    records.close()
+
+
 def test_migrates_a_version_1_database(tmp_path):
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
