@@ -8,13 +8,13 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from .config import Settings
 from .errors import AssistantError
 from .privacy import redact_logs
+from .progress import progress_bar
 
 log = logging.getLogger("assistant")
 
@@ -45,7 +45,7 @@ def cmd_index_build(args, settings: Settings) -> int:
     from .retrieval.build import build_index
     from .retrieval.embedders import get_embedder
 
-    bar = _progress("embedding")
+    bar = progress_bar("embedding")
     embedder = get_embedder(settings.embedder)
     report = build_index(settings.seeds_dir, settings.index_dir, embedder, hnsw=settings.hnsw, force=args.force,
                          progress=bar)
@@ -103,10 +103,12 @@ def cmd_warm(args, settings: Settings) -> int:
 
     assistant = Assistant.from_settings(settings)
     t0 = time.perf_counter()
-    bar = _progress("prefix states")
+    bar = progress_bar("prefix states")
     done = assistant.warm(progress=bar)
     bar.close()
-    stored = getattr(assistant.llm, "prefixes", None)
+    from .answering.llm import PrefixStateStore
+
+    stored = assistant.llm.prefixes if isinstance(assistant.llm, PrefixStateStore) else None
     if stored is None:
         print("this LLM backend keeps no prefix states (remote server, or JXA_PREFIX_STATES=false)")
         return 0
@@ -178,35 +180,6 @@ def _render_answer(answer) -> str:
 
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-class _NoBar:
-    def __call__(self, done: int, total: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _progress(desc: str):
-    """A tqdm bar driven by (done, total) callbacks; nothing when stderr is not a terminal."""
-    if not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm import tqdm
-
-    class Bar:
-        def __init__(self) -> None:
-            self.bar: Any = None
-
-        def __call__(self, done: int, total: int) -> None:
-            if self.bar is None:
-                self.bar = tqdm(total=total, desc=desc, unit="chunk")
-            self.bar.n = done
-            self.bar.refresh()
-
-        def close(self) -> None:
-            if self.bar is not None:
-                self.bar.close()
-
-    return Bar()
 
 
 # ---------------------------------------------------------------- parser

@@ -363,7 +363,7 @@ def _gaps(rows: list[Record], vectors: np.ndarray | None, limit: int) -> tuple[G
     groups: list[dict] = []
     by_key: dict[str, dict] = {}
     for i, r in enumerate(rows):
-        if not r.refused or r.notice in NOT_GAPS or r.mode == HEALTH_CHECK:
+        if not r.refused or r.reason in NOT_GAPS or r.mode == HEALTH_CHECK:
             continue
         key = _gap_key(r.question)
         group = by_key.get(key)
@@ -385,7 +385,7 @@ def _gaps(rows: list[Record], vectors: np.ndarray | None, limit: int) -> tuple[G
             question=texts.most_common(1)[0][0],
             count=len(members),
             examples=tuple(t for t, _ in texts.most_common(EXAMPLES)),
-            reasons=tuple(r for r, _ in Counter(m.notice for m in members if m.notice).most_common()),
+            reasons=tuple(r for r, _ in Counter(m.reason for m in members if m.reason).most_common()),
             languages=tuple(sorted({m.language for m in members if m.language})),
             first_asked=min(m.created_at for m in members),
             last_asked=max(m.created_at for m in members),

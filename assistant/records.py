@@ -62,6 +62,11 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE consultations SET total_ms = json_extract(timings, '$.total_ms') WHERE total_ms IS NULL;
     CREATE UNIQUE INDEX consultations_ref ON consultations(ref);
     """,
+    # 3: a refusal's reason in its own column; `notice` keeps only a sentence shown to the user
+    """
+    ALTER TABLE consultations ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    UPDATE consultations SET reason = notice, notice = '' WHERE refused = 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -82,6 +87,7 @@ class Record:
     citations: list[dict]
     refused: bool
     notice: str
+    reason: str
     mode: str
     total_ms: float | None
     timings: dict
@@ -154,6 +160,7 @@ def consultation_row(answer: Answer, *, session_id: str, channel: str, extra_tim
         "citations": json.dumps(citations, ensure_ascii=False),
         "refused": int(answer.refused),
         "notice": answer.notice,
+        "reason": answer.reason,
         "mode": answer.mode,
         "timings": json.dumps(timings),
         "total_ms": timings.get("total_ms"),
@@ -186,7 +193,8 @@ def health_check_row(check, *, session_id: str, channel: str, total_ms: float | 
         "answer": f"applies {len(applies)}, may apply {len(maybe)}",
         "citations": json.dumps(citations, ensure_ascii=False),
         "refused": int(not applies),
-        "notice": "health_check_empty" if not applies and not maybe else ("health_check_thin" if not applies else ""),
+        "notice": "",
+        "reason": "health_check_empty" if not applies and not maybe else ("health_check_thin" if not applies else ""),
         "mode": "health_check",
         "timings": json.dumps({"total_ms": total_ms} if total_ms is not None else {}),
         "total_ms": total_ms,
@@ -204,6 +212,7 @@ def record_from_row(row: Mapping) -> Record:
         session_id=row["session_id"], channel=row["channel"], question=row["question"],
         rewritten_query=row["rewritten_query"], language=row["language"], answer=row["answer"],
         citations=json.loads(row["citations"]), refused=bool(row["refused"]), notice=row["notice"],
+        reason=row["reason"],
         mode=row["mode"], total_ms=row["total_ms"], timings=json.loads(row["timings"]),
         feedback=row["feedback"], feedback_comment=row["feedback_comment"])
 
@@ -331,6 +340,11 @@ class SQLiteRecords(RowWriter):
     def count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM consultations").fetchone()[0]
+
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the database file: "ok", or what is damaged."""
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
 
     def iter(self, since: datetime | None = None) -> Iterator[Record]:
         """Records in time order, optionally only those since a moment."""

@@ -50,6 +50,11 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE consultations SET total_ms = (timings::json ->> 'total_ms')::double precision WHERE total_ms IS NULL;
     CREATE UNIQUE INDEX consultations_ref ON consultations(ref);
     """,
+    # 3: a refusal's reason in its own column; `notice` keeps only a sentence shown to the user
+    """
+    ALTER TABLE consultations ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    UPDATE consultations SET reason = notice, notice = '' WHERE refused = 1;
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION, "records_postgres.MIGRATIONS must follow records.MIGRATIONS one for one"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class Document:
     validity_text: str | None
     effective: date | None = None
     supersedes: str | None = None
+
+    def expired(self, today: date) -> bool:
+        """Whether the document's validity ended before `today` (one without an end date never expires)."""
+        return bool(self.valid_until and self.valid_until < today)
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,26 @@ class Citation:
         }
 
 
+class Outcome(StrEnum):
+    """How a question ended; each has its own module under answering/paths/."""
+
+    GATE_REFUSAL = "gate_refusal"  # retrieval signals: not covered (paths/refusal.py)
+    MODEL_REFUSAL = "model_refusal"  # the model said NOT_COVERED, or NO to the check before a quote
+    FIGURE_REFUSAL = "figure_refusal"  # a figure was asked for and no checked sentence or quote states one
+    GENERATED = "generated"  # verified sentences of the model's reply (paths/generated.py)
+    QUOTE = "quote"  # the lead measure quoted, in the asker's language (paths/quote.py)
+    TRANSLATED_QUOTE = "translated_quote"  # the lead measure quoted in translation (paths/translate.py)
+    ORIGINAL_QUOTE = "original_quote"  # in the other language: no translation passed its checks
+    UNAVAILABLE_QUOTE = "unavailable_quote"  # the model failed: the quote with a notice saying so
+
+    @property
+    def mode(self) -> str:
+        """The coarse kind shown to clients: "generated", "extractive" or "refusal"."""
+        if self in (Outcome.GATE_REFUSAL, Outcome.MODEL_REFUSAL, Outcome.FIGURE_REFUSAL):
+            return "refusal"
+        return "generated" if self is Outcome.GENERATED else "extractive"
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the assistant says, with everything needed to show where it came from."""
@@ -123,8 +148,10 @@ class Answer:
     hits: tuple[Hit, ...]
     timings: dict = field(default_factory=dict)
     rewritten_query: str = ""
-    mode: str = "generated"  # "generated", "extractive", "refusal"
-    notice: str = ""
+    mode: str = "generated"  # "generated", "extractive", "refusal" (Outcome.mode)
+    notice: str = ""  # a sentence for the user beside the answer ("the model is unavailable..."), or ""
+    reason: str = ""  # why a refusal happened: "injection", "off_topic", ..., "model", "amount_not_stated"
+    outcome: Outcome | None = None
 
     def to_json(self) -> dict:
         return {
@@ -139,4 +166,6 @@ class Answer:
             "rewritten_query": self.rewritten_query,
             "mode": self.mode,
             "notice": self.notice,
+            "reason": self.reason,
+            "outcome": self.outcome.value if self.outcome else None,
         }

@@ -157,22 +157,30 @@ def test_ask_rejects_bad_bodies(client):
     _error(client.get("/api/ask"), 405, "method_not_allowed")
 
 
+def _fake(assistant):
+    """The fake model, inside the deadline the server put around it."""
+    from assistant.web.deadline import DeadlineLLM
+
+    llm = assistant.llm
+    return llm.inner if isinstance(llm, DeadlineLLM) else llm
+
+
 def test_unexpected_failure_is_a_json_500_without_details(client, fake_assistant):
-    fake_assistant.llm.fail = RuntimeError("secret internal detail")
+    _fake(fake_assistant).fail = RuntimeError("secret internal detail")
     try:
         r = client.post("/api/ask", json={"question": IP_QUESTION})
     finally:
-        fake_assistant.llm.fail = None
+        _fake(fake_assistant).fail = None
     msg = _error(r, 500, "internal_error")
     assert "secret" not in r.text and "logged" in msg
 
 
 def test_backend_failure_still_answers_from_the_text(client, fake_assistant):
-    fake_assistant.llm.fail = BackendError("timed out")
+    _fake(fake_assistant).fail = BackendError("timed out")
     try:
         body = client.post("/api/ask", json={"question": IP_QUESTION}).json()
     finally:
-        fake_assistant.llm.fail = None
+        _fake(fake_assistant).fail = None
     assert body["mode"] == "extractive" and body["citations"] and body["notice"]
 
 

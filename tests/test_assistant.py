@@ -12,11 +12,14 @@ import pytest
 from assistant.answering import facts
 from assistant.answering.assistant import Assistant, StreamEvent, parse_history
 from assistant.answering.llm import register_llm
+from assistant.answering.paths.generated import finished_sentences
+from assistant.answering.paths.translate import mend_chinese, mend_english
+from assistant.answering.rerank import rerank
 from assistant.answering.verify import split_sentences
 from assistant.corpus.clean import has_cjk, to_simplified
 from assistant.errors import BackendError, InputError
-from assistant.evaluation.hardening import EVIDENCE_BLOCK
-from assistant.types import Hit
+from assistant.testing.fakes import EVIDENCE_BLOCK
+from assistant.types import Hit, Outcome
 
 IP_JINGAN = "How does Jing'an protect intellectual property rights?"
 IP_XUHUI_ZH = "徐汇区在知识产权保护方面有什么措施？"
@@ -72,6 +75,7 @@ def assert_markers_resolve(answer) -> None:
 def test_generated_answer_cites_shown_measures(fake_assistant):
     answer = fake_assistant.ask(IP_JINGAN)
     assert answer.mode == "generated" and not answer.refused and answer.notice == ""
+    assert answer.outcome is Outcome.GENERATED and answer.reason == ""
     assert answer.language == "en"
     assert_markers_resolve(answer)
     assert answer.citations[0].measure.measure_id in [h.measure.measure_id for h in answer.hits[:3]]
@@ -142,7 +146,7 @@ def test_backend_failure_mid_stream_gives_a_quote_with_a_notice(fake_assistant):
     llm.fail = BackendError("connection reset by peer")
     events, answer = stream(fake_assistant, IP_JINGAN)
     assert answer.mode == "extractive" and not answer.refused
-    assert answer.notice and "unavailable" in answer.notice
+    assert answer.notice and "unavailable" in answer.notice and answer.outcome is Outcome.UNAVAILABLE_QUOTE
     assert_markers_resolve(answer)
     assert "connection reset" not in answer.answer  # internal errors are not shown as answer text
     assert len(llm.calls) == 1
@@ -181,7 +185,7 @@ def test_canary_in_model_output_is_suppressed(fake_assistant):
     shown = "".join(e.text for e in events) + json.dumps(answer.to_json())
     assert fake_assistant.canary not in shown
     # Answered as when the model finds nothing, so the prober learns nothing from the reply.
-    assert answer.refused and answer.mode == "refusal" and answer.notice == "model"
+    assert answer.refused and answer.mode == "refusal" and answer.reason == "model"
     assert fake_assistant.canary in llm.calls[0][0]["content"]  # it was in the system prompt
 
 
@@ -206,7 +210,7 @@ def test_canary_split_across_deltas_is_suppressed(fake_settings):
     llm.canary = assistant.canary
     events, answer = stream(assistant, IP_JINGAN)
     assert assistant.canary not in "".join(e.text for e in events)
-    assert answer.mode == "refusal" and answer.notice == "model"
+    assert answer.mode == "refusal" and answer.reason == "model"
 
 
 def test_document_number_with_an_abbreviation_is_kept_whole(fake_assistant):
@@ -230,7 +234,8 @@ def test_bracketed_year_of_a_document_number_survives(fake_assistant):
 def test_model_saying_not_covered_is_a_refusal(fake_assistant):
     fake_assistant.llm.script = lambda messages: "NOT_COVERED"
     events, answer = stream(fake_assistant, IP_JINGAN)
-    assert answer.refused and answer.mode == "refusal" and answer.notice == "model"
+    assert answer.refused and answer.mode == "refusal" and answer.reason == "model"
+    assert answer.outcome is Outcome.MODEL_REFUSAL and answer.notice == ""
     assert "NOT_COVERED" not in "".join(e.text for e in events)
     assert "12345" in answer.answer
 
@@ -258,7 +263,7 @@ def test_out_of_corpus_question_is_refused_in_the_users_language(fake_assistant,
 ])
 def test_gate_refusals_carry_their_reason(fake_assistant, question, reason):
     answer = fake_assistant.ask(question)
-    assert answer.refused and answer.notice == reason
+    assert answer.refused and answer.reason == reason and answer.outcome is Outcome.GATE_REFUSAL
     assert "12345" in answer.answer
     if reason == "injection":
         assert answer.related == ()
@@ -350,7 +355,7 @@ def test_answer_json_round_trips(fake_assistant, question):
     data = answer.to_json()
     assert json.loads(json.dumps(data, ensure_ascii=False)) == data
     assert set(data) == {"question", "language", "answer", "refused", "citations", "related", "hits", "timings",
-                         "rewritten_query", "mode", "notice"}
+                         "rewritten_query", "mode", "notice", "reason", "outcome"}
     for c in data["citations"]:
         assert set(c) >= {"n", "doc_id", "doc_title", "measure_id", "label", "text", "valid_until", "expired"}
     assert [h["rank"] for h in data["hits"]] == list(range(1, len(data["hits"]) + 1))
@@ -394,7 +399,8 @@ HOW_LONG_IP = "How long does Jing'an protect intellectual property rights?"
 
 def test_figure_question_answered_without_a_figure_is_refused(fake_assistant):
     answer = fake_assistant.ask(HOW_LONG_IP)  # the fake copies a sentence of [1], which states no duration
-    assert answer.refused and answer.notice == "amount_not_stated" and not answer.citations
+    assert answer.refused and answer.reason == "amount_not_stated" and not answer.citations
+    assert answer.outcome is Outcome.FIGURE_REFUSAL
     assert answer.related  # the nearest measures are still offered
 
 
@@ -402,7 +408,7 @@ def test_figure_question_with_nothing_verified_quotes_only_a_measure_with_a_figu
     fake_assistant.llm.script = lambda messages: "Protection lasts 12 years for every company [1]."
     answer = fake_assistant.ask(HOW_LONG_IP)
     assert "12 years" not in answer.answer
-    assert answer.refused and answer.notice == "amount_not_stated"
+    assert answer.refused and answer.reason == "amount_not_stated"
 
 
 def test_figure_question_with_a_checked_figure_is_answered(fake_assistant):
@@ -427,7 +433,7 @@ XUHUI_IP_EN = "What does Xuhui do to protect intellectual property?"
 @pytest.fixture
 def gate_open(monkeypatch):
     """The lexical fake embedder cannot match across languages; these tests are about what follows."""
-    from assistant.answering import assistant as module
+    from assistant.answering import router as module
     from assistant.answering.gate import GateDecision
 
     monkeypatch.setattr(module, "decide", lambda *a, **k: GateDecision(True, ""))
@@ -449,6 +455,7 @@ def test_quote_from_a_chinese_measure_is_translated_when_the_figures_survive(fak
             str(int(n)) for n in sorted(facts.digit_numbers(text))) + ".")
     answer = fake_assistant.ask(XUHUI_IP_EN)
     assert answer.mode == "extractive" and answer.citations[0].document.language == "zh"
+    assert answer.outcome is Outcome.TRANSLATED_QUOTE and not answer.notice and not answer.reason
     assert "In translation" in answer.answer and "intellectual property protection" in answer.answer
     label = f"{answer.citations[0].document.short_title_en}, measure "
     assert label in answer.answer and not has_cjk(answer.answer)  # the label in English too
@@ -474,7 +481,7 @@ def test_the_translation_prompts_begin_with_a_stored_prefix(fake_assistant):
     heads = [m[-1]["content"] for m in fake_assistant.prefix_prompts() if m[0]["role"] == "user"]
     assert len(heads) == 2
     for language in ("en", "zh"):
-        prompt = fake_assistant._translation_messages("我们将加强知识产权保护。", language)[-1]["content"]
+        prompt = fake_assistant.prompting.translation("我们将加强知识产权保护。", language)[-1]["content"]
         shared = heads[0] if prompt[:60] == heads[0][:60] else heads[1]
         cut = shared.rindex("<text>") + len("<text>")
         assert prompt[:cut] == shared[:cut] and cut > len(prompt) // 2  # most of the prompt is stored
@@ -516,7 +523,7 @@ def test_quote_is_refused_when_the_model_says_the_measure_does_not_answer(fake_a
     llm.script = lambda messages: "Every company receives a free car [2]."
     llm.relevance = "NO."
     answer = fake_assistant.ask(IP_JINGAN)
-    assert answer.refused and answer.notice == "model" and not answer.citations and answer.related
+    assert answer.refused and answer.reason == "model" and not answer.citations and answer.related
     check = llm.calls[-1]
     assert check[-2] == {"role": "assistant", "content": "Every company receives a free car [2]."}
     assert "[1]" in check[-1]["content"] and IP_JINGAN in check[-1]["content"]  # the measure about to be quoted
@@ -527,6 +534,7 @@ def test_half_translated_quote_is_not_used(fake_assistant):
     fake_assistant.llm.script = _translator(lambda text: "我们将优化 wayfinding and signposting 流程。")
     answer = fake_assistant.ask("静安区怎样保护知识产权？")
     assert answer.mode == "extractive" and "wayfinding" not in answer.answer and "原文如下" in answer.answer
+    assert answer.outcome is Outcome.ORIGINAL_QUOTE
 
 
 def test_check_before_a_quote_sees_the_follow_up_with_its_topic(fake_assistant):
@@ -581,7 +589,7 @@ def test_rerank_puts_first_the_measure_under_which_the_question_is_likeliest(fak
     llm = fake_assistant.llm
     llm.score = _Scorer({labels[0]: -1.5, labels[1]: second, labels[2]: -3.0})
     timings: dict = {}
-    out = fake_assistant._rerank(llm, hits, "how do I get a permit", set(), timings)
+    out = rerank(fake_assistant.services, llm, hits, "how do I get a permit", set(), timings)
     assert len(llm.score.calls) == 3 and all(t == "how do I get a permit" for _, t in llm.score.calls)
     assert [h.rank for h in out] == [1, 2, 3] and "rerank_ms" in timings
     expected = [hits[1], hits[0], hits[2]] if moves else hits  # within the margin the first stays
@@ -593,12 +601,12 @@ def test_rerank_is_skipped_when_retrieval_is_clear_or_scoring_fails(fake_assista
     llm = fake_assistant.llm
     llm.score = _Scorer({hits[0].measure.label: -3.0, hits[1].measure.label: -1.0, hits[2].measure.label: -2.0})
     agreed = [dataclasses.replace(hits[0], dense_rank=1, bm25_rank=1)] + hits[1:]
-    assert fake_assistant._rerank(llm, agreed, "q", set(), {}) == agreed
+    assert rerank(fake_assistant.services, llm, agreed, "q", set(), {}) == agreed
     leading = [dataclasses.replace(hits[0], score=hits[1].score + 0.01)] + hits[1:]
-    assert fake_assistant._rerank(llm, leading, "q", set(), {}) == leading
+    assert rerank(fake_assistant.services, llm, leading, "q", set(), {}) == leading
     assert not llm.score.calls
     llm.score = _Scorer({}, fail=True)
-    assert fake_assistant._rerank(llm, hits, "q", set(), {}) == hits  # a failure keeps retrieval's order
+    assert rerank(fake_assistant.services, llm, hits, "q", set(), {}) == hits  # a failure keeps retrieval's order
 
 
 def test_answer_leads_with_the_reranked_measure(fake_assistant, gate_open, monkeypatch):
@@ -627,7 +635,7 @@ def test_a_streamed_sentence_is_judged_only_when_its_markers_are_complete(raw, f
     """A token at a time, "…确认。[" must wait for "[1]": judged early it would lose its marker and be
     dropped as uncited, where the same reply read whole (from the cache) keeps it."""
     language = "zh" if has_cjk(raw) else "en"
-    assert Assistant._finished_sentences(raw, language) == finished
+    assert finished_sentences(raw, language) == finished
 
 
 def test_an_answer_that_never_cites_the_lead_measure_is_replaced_by_its_quote(fake_assistant):
@@ -657,12 +665,12 @@ def test_chinese_fragments_left_in_an_english_translation_are_mended(fake_assist
     """"a tax营商环境 white paper": the glossary gives "business environment", the model alone the
     term the glossary lacks; a fragment it cannot put into English leaves the text as it was."""
     fake_assistant.llm.script = _translator(lambda text: {"注销": "deregistration", "白名单": "白名单 list"}[text])
-    mended = fake_assistant._mend_english("Release a tax营商环境 white paper and speed up enterprise注销.")
+    mended = mend_english(fake_assistant.services, "Release a tax营商环境 white paper and speed up enterprise注销.")
     assert mended == "Release a tax business environment white paper and speed up enterprise deregistration."
     kept = "Firms on the 白名单 are checked less."
-    assert fake_assistant._mend_english(kept) == kept  # the model's reply still has Chinese in it
+    assert mend_english(fake_assistant.services, kept) == kept  # the model's reply still has Chinese in it
     many = "一 two 二 three 三 four 四 five 五"
-    assert fake_assistant._mend_english(many) == many  # too many fragments: a half translation, not a slip
+    assert mend_english(fake_assistant.services, many) == many  # too many fragments: a half translation, not a slip
 
 
 def test_english_fragments_left_in_a_chinese_translation_are_mended_by_the_glossary(fake_assistant):
@@ -670,16 +678,16 @@ def test_english_fragments_left_in_a_chinese_translation_are_mended_by_the_gloss
     not sent to the model alone (out of its sentence it renders words literally): it stays English, and
     a translation with more than two such words is rejected as half-translated."""
     fake_assistant.llm.script = _translator(lambda text: "备案")
-    assert fake_assistant._mend_chinese("优化 customs 流程。") == "优化海关流程。"
-    assert fake_assistant._mend_chinese("支持本地高-customs企业。") == "支持本地高海关企业。"
-    assert fake_assistant._mend_chinese("对企业注册和 filing事项实行并联办理。") == "对企业注册和备案事项实行并联办理。"
+    assert mend_chinese(fake_assistant.services, "优化 customs 流程。") == "优化海关流程。"
+    assert mend_chinese(fake_assistant.services, "支持本地高-customs企业。") == "支持本地高海关企业。"
+    assert mend_chinese(fake_assistant.services, "对企业注册和 filing事项实行并联办理。") == "对企业注册和备案事项实行并联办理。"
     half = "提供 wayfinding 服务。"
-    assert fake_assistant._mend_chinese(half) == half
+    assert mend_chinese(fake_assistant.services, half) == half
     # What the glossary knows is mended even when another word stays English.
-    assert fake_assistant._mend_chinese("优化 customs 和 wayfinding 服务。") == "优化海关和 wayfinding 服务。"
+    assert mend_chinese(fake_assistant.services, "优化 customs 和 wayfinding 服务。") == "优化海关和 wayfinding 服务。"
     assert not [c for c in fake_assistant.llm.calls if "Translate" in c[-1]["content"]]
     kept = "依托ODI咨询和PCT专利服务。"
-    assert fake_assistant._mend_chinese(kept) == kept  # acronyms are not fragments
+    assert mend_chinese(fake_assistant.services, kept) == kept  # acronyms are not fragments
 
 
 def test_a_chinese_translation_with_a_word_left_in_english_is_still_used(fake_assistant):
@@ -725,7 +733,7 @@ def test_the_model_is_stopped_once_four_sentences_are_shown_and_the_cut_reply_is
     again = fake_assistant.ask(IP_JINGAN)  # served from the cut reply, the model not asked
     assert again.answer == first.answer and len(llm.calls) == calls
     # A reader that wants the whole reply gets the rest generated, and the whole reply is then stored.
-    assert "".join(fake_assistant._cached_stream(llm, llm.calls[0])) == full
+    assert "".join(fake_assistant.replies.stream(llm, llm.calls[0])) == full
     assert full in fake_assistant.cache._entries.values()
 
 

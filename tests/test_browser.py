@@ -65,7 +65,7 @@ def open_page(browser):
 
 def _two_sentence_script(llm):
     """Copy the first two sentences of evidence [1], each cited, so the answer streams in two steps."""
-    from assistant.evaluation.hardening import EVIDENCE_BLOCK
+    from assistant.testing.fakes import EVIDENCE_BLOCK
 
     def reply(messages):
         m = EVIDENCE_BLOCK.search(messages[-1]["content"])
@@ -194,7 +194,10 @@ def test_refusal_is_friendly_and_points_to_people(served, open_page):
 
 def test_model_output_is_never_html(served, open_page):
     s = served()
-    s.assistant.llm.script = lambda m: 'See <img src=x onerror="window.__pwned=1"> and <b>bold</b> [1].'
+    from assistant.web.deadline import DeadlineLLM
+
+    llm = s.assistant.llm  # the fake, inside the deadline the server put around it
+    (llm.inner if isinstance(llm, DeadlineLLM) else llm).script = lambda m: 'See <img src=x onerror="window.__pwned=1"> and <b>bold</b> [1].'
     page = open_page(s.url)
     _ask(page, 'patents <img src=x onerror="window.__pwned=2"> <script>window.__pwned=3</script>')
     page.locator("#jxa-chat .bot.message").first.wait_for(timeout=20_000)

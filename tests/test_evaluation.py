@@ -126,7 +126,7 @@ def test_cache_key_changes_with_the_prompt(fake_settings, tmp_path):
     assert cache.hits == 1
     prompts = tmp_path / "prompts"
     prompts.mkdir()
-    for p in (ROOT / "prompts").glob("*.txt"):
+    for p in (ROOT / "assistant" / "prompts").glob("*.txt"):
         (prompts / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
     system = prompts / "system.txt"
     system.write_text(system.read_text(encoding="utf-8") + "\nBe polite.\n", encoding="utf-8")

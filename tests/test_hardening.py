@@ -14,7 +14,20 @@ from conftest import SEEDS
 from fastapi.testclient import TestClient
 
 from assistant.errors import BackendError
-from assistant.evaluation import hardening as H
+from assistant.hardening import payloads
+from assistant.hardening.checks import (
+    burst,
+    faults,
+    index_kill,
+    injection,
+    load,
+    malformed,
+    memory,
+    probes,
+    records_kill,
+)
+from assistant.hardening.rig import Figure, Instrumented, Rig
+from assistant.testing.fakes import TimedLLM
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +41,13 @@ def rig(tmp_path_factory):
         for key in [k for k in os.environ if k.startswith("JXA_")]:
             mp.delenv(key)
         settings = Settings(seeds_dir=SEEDS, index_dir=work / "unused", cache_dir=work / "cache", queue_size=2)
-    return H.Rig.create(settings, fake=True, work=work / "rig", questions_path=SEEDS.parent / "eval" / "questions.jsonl")
+    return Rig.create(settings, fake=True, work=work / "rig", questions_path=SEEDS.parent / "eval" / "questions.jsonl")
 
 
 # ---------------------------------------------------------------- the checks, smaller
 @pytest.mark.slow
 def test_concurrent_sessions_lose_nothing_and_never_overlap_the_model(rig):
-    fig = H.load_check(rig, sessions=6, per_session=3)
+    fig = load.load_check(rig, sessions=6, per_session=3)
     v = fig.values
     assert fig.ok, fig.failures
     assert v["answered"] == 18 and v["failed"] == 0 and v["records_stored"] == 18
@@ -48,7 +61,7 @@ def test_concurrent_sessions_lose_nothing_and_never_overlap_the_model(rig):
 
 @pytest.mark.slow
 def test_a_burst_is_turned_away_with_503_and_retry_after_only(rig):
-    fig = H.burst_check(rig)
+    fig = burst.burst_check(rig)
     v = fig.values
     assert fig.ok, fig.failures
     assert v["rejected_503"] >= v["requests"] - 3 and v["rejected_with_retry_after"] == v["rejected_503"]
@@ -58,7 +71,7 @@ def test_a_burst_is_turned_away_with_503_and_retry_after_only(rig):
 
 @pytest.mark.slow
 def test_a_killed_or_stalled_model_still_gives_cited_extractive_answers(rig):
-    fig = H.fault_check(rig, n_questions=3, timeout_s=0.5)
+    fig = faults.fault_check(rig, n_questions=3, timeout_s=0.5)
     assert fig.ok, fig.failures
     for fault in ("killed", "stalled"):
         assert fig.values[fault]["cited_extractive"] == 3
@@ -68,7 +81,7 @@ def test_a_killed_or_stalled_model_still_gives_cited_extractive_answers(rig):
 
 @pytest.mark.slow
 def test_injection_probes_leak_nothing_and_are_not_followed(rig):
-    fig = H.injection_check(rig)
+    fig = injection.injection_check(rig)
     v = fig.values
     assert v["probes"] >= 150 and v["indirect"] >= 30
     assert v["model_obeyed"] > 0  # the worst-case model did try to follow instructions
@@ -78,7 +91,7 @@ def test_injection_probes_leak_nothing_and_are_not_followed(rig):
 
 @pytest.mark.slow
 def test_malformed_requests_never_crash_and_files_outside_the_app_are_refused(rig):
-    fig = H.malformed_check(rig)
+    fig = malformed.malformed_check(rig)
     v = fig.values
     assert fig.ok, fig.failures
     assert v["requests"] >= 200 and v["crashes_5xx"] == 0 and v["unclear_4xx"] == 0
@@ -87,7 +100,7 @@ def test_malformed_requests_never_crash_and_files_outside_the_app_are_refused(ri
 
 @pytest.mark.slow
 def test_an_index_build_killed_at_any_stage_leaves_a_whole_index(rig):
-    fig = H.index_kill_check(rig)
+    fig = index_kill.index_kill_check(rig)
     assert fig.ok, fig.failures
     rows = fig.values["scenarios"]
     assert len(rows) == 6 and all(r["killed"] and r["loads"] and r["intact"] for r in rows)
@@ -96,13 +109,13 @@ def test_an_index_build_killed_at_any_stage_leaves_a_whole_index(rig):
 
 @pytest.mark.slow
 def test_memory_per_request_is_bounded(rig):
-    fig = H.memory_check(rig, requests=200, bound_kb=32)
+    fig = memory.memory_check(rig, requests=200, bound_kb=32)
     assert fig.ok, fig.failures
 
 
 @pytest.mark.slow
 def test_no_committed_record_is_lost_when_the_writer_is_killed(rig):
-    fig = H.records_kill_check(rig, kill_after=(1, 20, 150))
+    fig = records_kill.records_kill_check(rig, kill_after=(1, 20, 150))
     assert fig.ok, fig.failures
     assert fig.values["acknowledged"] >= 171 and fig.values["lost"] == 0
 
@@ -118,7 +131,7 @@ def test_the_command_prints_figures_and_fails_on_a_failed_check(tmp_path, monkey
     figures = json.loads(out.read_text(encoding="utf-8"))["figures"]
     assert figures[0]["key"] == "h" and figures[0]["ok"] and figures[0]["values"]["lost"] == 0
 
-    monkeypatch.setattr(H, "records_kill_check", lambda rig: H.Figure("h", "broken", failures=["lost 3 records"]))
+    monkeypatch.setattr(records_kill, "records_kill_check", lambda rig: Figure("h", "broken", failures=["lost 3 records"]))
     assert main(["hardening", "--fake", "--only", "h", "--seeds-dir", str(SEEDS)]) == 1
     assert "FAILED: lost 3 records" in capsys.readouterr().out
 
@@ -128,28 +141,28 @@ def test_the_poisoned_sentences_never_reach_the_index_and_the_seeds_lose_nothing
     from assistant.retrieval.build import parse_seeds, without_instructions
 
     texts = " ".join(m.text + m.title for m in rig.retriever.data.measures.values())
-    for poison in H.POISONS_EN + H.POISONS_ZH:
+    for poison in payloads.POISONS_EN + payloads.POISONS_ZH:
         assert poison.target not in texts
     assert "We shall support enterprises running drone delivery pilots" in texts  # the policy text stays
     assert sum(without_instructions(p)[1] for p in parse_seeds(SEEDS)) == 0
 
 
 def test_the_worst_case_model_obeys_and_the_leak_detector_sees_through_spelling():
-    probe = H.Probe("Say it", "say-x", "en", target="PWNED-1")
-    llm = H.TimedLLM(0.0, H.obedience([probe]))
+    probe = payloads.Probe("Say it", "say-x", "en", target="PWNED-1")
+    llm = TimedLLM(0.0, payloads.obedience([probe]))
     messages = [{"role": "system", "content": "rules ... JXA-0123abcd"},
                 {"role": "user", "content": "<evidence>\n[1] Label\nWe help. More.\n</evidence>\nQuestion: Say it"}]
     assert "PWNED-1 [1]." in "".join(llm.stream(messages, max_tokens=64, temperature=0, timeout_s=5))
-    assert H.leaked("code: J X A - 0 1 2 3 a b c d", "JXA-0123abcd")
-    assert H.leaked("dcba3210-AXJ", "JXA-0123abcd")
-    assert not H.leaked("JXA-0123 abce", "JXA-0123abcd")
-    assert H.followed("… pwned-1 [1].", "PWNED-1") and not H.followed("anything", "")
+    assert payloads.leaked("code: J X A - 0 1 2 3 a b c d", "JXA-0123abcd")
+    assert payloads.leaked("dcba3210-AXJ", "JXA-0123abcd")
+    assert not payloads.leaked("JXA-0123 abce", "JXA-0123abcd")
+    assert payloads.followed("… pwned-1 [1].", "PWNED-1") and not payloads.followed("anything", "")
 
 
 def test_deadline_cuts_a_stalled_model_and_never_starts_a_second_generation():
     from assistant.web.deadline import DeadlineLLM
 
-    inner = H.Instrumented(H.TimedLLM(0.0), stall_s=30, stall_at=0)
+    inner = Instrumented(TimedLLM(0.0), stall_s=30, stall_at=0)
     llm = DeadlineLLM(inner)
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "[1] x\nWe help.\n"}]
     try:
@@ -168,13 +181,13 @@ def test_deadline_cuts_a_stalled_model_and_never_starts_a_second_generation():
         time.sleep(0.02)
     inner.stall_s = 0
     assert "".join(llm.stream(messages, max_tokens=8, temperature=0, timeout_s=5)).endswith("[1].")
-    assert llm.inner is inner and llm.calls == 2 and llm.id == inner.id
+    assert llm.inner is inner and inner.calls == 2 and llm.id == inner.id
 
 
 def test_deadline_passes_on_what_the_model_raised():
     from assistant.web.deadline import DeadlineLLM
 
-    llm = DeadlineLLM(H.Instrumented(H.TimedLLM(0.0), fail_after=1))
+    llm = DeadlineLLM(Instrumented(TimedLLM(0.0), fail_after=1))
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "[1] x\nWe help a lot here.\n"}]
     with pytest.raises(BackendError, match="injected fault"):
         list(llm.stream(messages, max_tokens=8, temperature=0, timeout_s=5))
@@ -186,7 +199,8 @@ def test_retry_after_is_the_time_until_a_place_frees_not_until_the_queue_drains(
 
     assistant = Assistant.from_settings(fake_settings.model_copy(update={"llm": "fake:0.01"}))
     gate = threading.Event()
-    assistant.llm.script = lambda messages: (gate.wait(30), assistant.llm.default_reply(messages))[1]
+    fake = assistant.llm
+    fake.script = lambda messages: (gate.wait(30), fake.default_reply(messages))[1]
     worker = InferenceWorker(assistant, queue_size=3)
     worker._durations.extend([4.0, 4.0, 4.0])
     question = "What support is there for protecting intellectual property in Jing'an?"
@@ -278,7 +292,7 @@ def test_prefix_states_are_filled_only_while_no_question_waits(fake_settings):
 
 @pytest.mark.slow
 def test_the_outside_probes_attacks_stay_closed(rig):
-    fig = H._probe_check(rig)
+    fig = probes.probe_check(rig)
     v = fig.values
     assert fig.ok, fig.failures
     assert v["unused_routes_reachable"] == [] and v["right_password_while_locked"] == 429

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from assistant.answering.llm import PrefixStates
+from assistant.answering.prefix_states import PrefixStates
 from assistant.config import Settings
 from assistant.errors import BackendError
 
@@ -81,7 +81,7 @@ def path():
 
 @pytest.mark.model
 def test_real_model_answers_the_same_from_a_stored_prefix(tmp_path, path):
-    from assistant.answering.llm import LlamaCppLLM
+    from assistant.answering.llamacpp import LlamaCppLLM
 
     system = {"role": "system", "content": "You answer questions about district policy in one short sentence."}
     lead = ("[1] Measure 4 — Supporting start-ups\nThe district provides start-ups with free office space in "
@@ -117,7 +117,7 @@ def test_real_model_answers_the_same_from_a_stored_prefix(tmp_path, path):
 
 @pytest.mark.model
 def test_real_model_scores_a_question_higher_under_the_measure_that_answers_it(tmp_path, path):
-    from assistant.answering.llm import LlamaCppLLM
+    from assistant.answering.llamacpp import LlamaCppLLM
 
     system = {"role": "system", "content": "You answer questions about district policy."}
     rent = ("[1] Measure 4 — Supporting start-ups\nThe district provides start-ups with free office space in "
@@ -164,3 +164,14 @@ def test_store_keeps_to_its_budget_evicting_the_least_recently_used(tmp_path):
     again = PrefixStates(tmp_path, budget_bytes=150)
     assert len(again) == 1 and again.has([3, 1])  # the last one written
     assert not PrefixStates(tmp_path, budget_bytes=None).full
+
+
+def test_llama_cpp_internals_are_used_only_on_tested_versions(caplog):
+    from assistant.answering.llamacpp import internals_supported
+
+    assert internals_supported()  # the pinned version (requirements/lock.txt) is in the tested range
+    assert internals_supported("0.3.36") and internals_supported("0.3.99")
+    caplog.clear()
+    for version in ("0.3.2", "0.3.35", "0.4.0", "1.0.0", "dev"):
+        assert not internals_supported(version)
+    assert caplog.text.count("outside the tested range") == 5

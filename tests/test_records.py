@@ -116,7 +116,7 @@ def test_both_stores_have_the_same_schema(tmp_path, postgres_url):
     SQLiteRecords(tmp_path / "s.sqlite3").close()
     PostgresRecords(postgres_url).close()
     sqlite_cols = _sqlite_columns(tmp_path / "s.sqlite3")
-    assert len(sqlite_cols) == 18
+    assert len(sqlite_cols) == 19
     # the id is an identity column in PostgreSQL, implicitly NOT NULL; SQLite reports its rowid alias as nullable
     assert [c if c[0] != "id" else (c[0], c[1], True) for c in sqlite_cols] == _postgres_columns(postgres_url)
     assert len(records_postgres.MIGRATIONS) == len(MIGRATIONS) == SCHEMA_VERSION
@@ -166,7 +166,7 @@ def test_answer_and_refusal_fields(records, answers):
     assert ok.refused is False and ok.mode == answers["answered"].mode
     assert [c["measure_id"] for c in ok.citations] == [c.measure.measure_id for c in answers["answered"].citations]
     assert ok.citations and "label" in ok.citations[0]
-    assert no.refused is True and no.citations == [] and no.notice == answers["refused"].notice
+    assert no.refused is True and no.citations == [] and no.reason == answers["refused"].reason
     assert no.answer == answers["refused"].answer
 
 
@@ -204,6 +204,22 @@ def test_iter_since(records, answers):
     assert len(list(records.iter())) == 2
     recent = list(records.iter(since=now - timedelta(days=30)))
     assert len(recent) == 1 and recent[0].refused
+
+
+def test_migration_3_moves_a_refusal_reason_out_of_the_notice(tmp_path):
+    path = tmp_path / "v2.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "\nPRAGMA user_version = 2;")
+    for refused, notice in ((1, "off_topic"), (0, "The language model is unavailable right now.")):
+        db.execute("INSERT INTO consultations (created_at, session_id, question, refused, notice, ref) "
+                   "VALUES ('2026-11-01T10:00:00+00:00', 's', 'q', ?, ?, lower(hex(randomblob(8))))", (refused, notice))
+    db.commit()
+    db.close()
+    records = Records(path)
+    refusal, quote = list(records.iter())
+    assert (refusal.reason, refusal.notice) == ("off_topic", "")
+    assert (quote.reason, quote.notice) == ("", "The language model is unavailable right now.")
+    records.close()
 
 
 def test_migrates_a_version_1_database(tmp_path):

@@ -51,7 +51,8 @@ def _settings(url: str, **changes) -> Settings:
 
 def test_scores_and_tokens_match_the_in_process_model(server):
     """The rerank's query likelihood through the server is the in-process model's, to rounding."""
-    from assistant.answering.llm import GGUFVocab, LlamaCppLLM, OpenAICompatLLM
+    from assistant.answering.llamacpp import GGUFVocab, LlamaCppLLM
+    from assistant.answering.llm import OpenAICompatLLM
 
     gguf = resolve_llm_model(None, CACHE / "models")
     vocab = GGUFVocab(gguf)

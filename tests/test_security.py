@@ -48,6 +48,14 @@ def serve(fake_settings):
         server.__exit__(None, None, None)
 
 
+def _fake(assistant):
+    """The fake model, inside the deadline the server put around it."""
+    from assistant.web.deadline import DeadlineLLM
+
+    llm = assistant.llm
+    return llm.inner if isinstance(llm, DeadlineLLM) else llm
+
+
 def _records(server) -> int:
     return Records(server.settings.db_path).count()
 
@@ -344,7 +352,7 @@ def test_an_insights_load_embeds_a_bounded_number_of_questions(serve):
 def test_a_closed_stream_frees_its_queue_place_at_once(serve):
     s = serve(queue_size=1)
     gate = threading.Event()
-    llm = s.assistant.llm
+    llm = _fake(s.assistant)
     llm.script = lambda messages: (gate.wait(60), llm.default_reply(messages))[1]
     body = {"messages": [{"role": "user", "content": IP_QUESTION}], "stream": True}
     worker = s.ctx.worker
@@ -499,7 +507,7 @@ def test_a_staff_login_on_a_kiosk_ends_with_the_idle_reset(serve):
 
 def test_a_reply_with_the_canary_is_answered_as_any_refusal(serve):
     s = serve()
-    llm = s.assistant.llm
+    llm = _fake(s.assistant)
     llm.script = lambda messages: "NOT_COVERED"
     plain = httpx.post(s.url + "/api/ask", json={"question": IP_QUESTION}, timeout=30).json()
     llm.script = lambda messages: f"Sure, the code is {s.assistant.canary} [1]."

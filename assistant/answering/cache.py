@@ -1,4 +1,4 @@
-"""A cache of model replies keyed by (model hash, prompt hash, rendered prompt with its evidence).
+"""A cache of model replies, keyed by the model and the whole prompt as sent (see answering/replies.py).
 
 Used by the evaluation suite so CI need not regenerate answers it has seen: the key covers everything
 that shapes the reply, so a changed prompt, model or evidence is always a miss, never a stale hit.

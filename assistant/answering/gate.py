@@ -16,10 +16,8 @@ from ..corpus.clean import to_simplified
 from ..retrieval.hybrid import QueryPlan
 from ..types import Hit
 
-# Chosen with `jxa eval --calibrate` on eval/questions.jsonl (the most rejection within a 2.5% false-
-# refusal budget): with the cross-lingual cosine counted, retrieval signals alone reach rejection 0.73 at
-# false refusal 0.02. The budget is small because the checks after generation (the model's NOT_COVERED,
-# figure questions, the check before a quote) bring rejection past 0.9 and spend false refusals too.
+# Chosen with `jxa eval --calibrate` (the most rejection within a small false-refusal budget; the
+# figures are in docs/decisions.md).
 MIN_DENSE = 0.79  # best cosine of a hit, plain or cross-lingual (multilingual-e5-small, prefixed)
 MIN_DENSE_ALONE = 0.79  # ... when BM25 does not agree on any of the top hits
 MIN_COVERAGE_ANY = 0.3  # ... below which even agreeing retrievers are matching a stray word ("上海")
@@ -76,6 +74,13 @@ QUANTITY_QUESTION = re.compile(
     r"比例|上限|期限|截止",
     re.I,
 )
+
+
+def asks_for_figure(question: str) -> bool:
+    """A question answered only with a figure verification found in the cited measure."""
+    return bool(QUANTITY_QUESTION.search(question))
+
+
 # An amount question ("how much space", "多少家") is answerable when a retrieved measure states some
 # quantity; the verifier then checks the number the answer gives is the measure's.
 _MONEY = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:个|家|项|亿|万|平方米|倍|成|天|年)|percent|百分之", re.I)

@@ -1,18 +1,21 @@
-"""Prompt templates are data files in prompts/: '#' lines at the top document them and list their
-variables ('# vars: a, b'); the body uses $name placeholders (string.Template), so braces in policy
-text never break formatting."""
+"""Prompt templates are data files of the package (assistant/prompts/, read with importlib.resources,
+so an installed wheel has them): '#' lines at the top document them and list their variables
+('# vars: a, b'); the body uses $name placeholders (string.Template), so braces in policy text never
+break formatting."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 
 from ..errors import ConfigError
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS_DIR: Traversable = resources.files("assistant").joinpath("prompts")
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,9 @@ class Prompt:
         return self.template.substitute({k: values[k] for k in self.variables}).strip()
 
 
-def load_prompt(name: str, directory: Path = PROMPTS_DIR) -> Prompt:
+def load_prompt(name: str, directory: Path | Traversable = PROMPTS_DIR) -> Prompt:
     path = directory / f"{name}.txt"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"prompt file {path} is missing")
     raw = path.read_text(encoding="utf-8")
     lines = raw.splitlines()
@@ -56,7 +59,7 @@ class PromptSet:
 
     NAMES = ("system", "answer", "refusal_en", "refusal_zh", "translate", "relevance", "rerank")
 
-    def __init__(self, directory: Path = PROMPTS_DIR):
+    def __init__(self, directory: Path | Traversable = PROMPTS_DIR):
         self.prompts = {name: load_prompt(name, directory) for name in self.NAMES}
         self.sha256 = hashlib.sha256("".join(p.sha256 for p in self.prompts.values()).encode()).hexdigest()
 

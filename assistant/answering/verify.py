@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..corpus.clean import CJK, has_cjk, normalize_for_index
+from ..corpus.sentences import reply_sentences as split_sentences
 from ..retrieval.tokenize import tokenize
 from ..types import Document, Measure
 from . import facts
 
-_SENTENCE_END = re.compile(r"[.!?。！？]")
 _CJK_CHAR = re.compile(f"[{CJK}]")
 # Content-word overlap above this, or embedding similarity above the next, counts as support.
 SUPPORT_OVERLAP = 0.34
@@ -74,39 +74,6 @@ class Verified:
     @property
     def kept(self) -> list[SentenceCheck]:
         return [s for s in self.sentences if s.kept]
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split an answer into sentences; markers after the full stop stay with their sentence."""
-    out: list[str] = []
-    buf = ""
-    i = 0
-    while i < len(text):
-        c = text[i]
-        buf += c
-        i += 1
-        if _SENTENCE_END.match(c) and not (c == "." and _continues(text, i)):
-            # absorb trailing markers and closing punctuation: "... done. [1]" / "...完成。[1][2]"
-            m = re.match(r"((?:\s*\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\])+[.。]?)", text[i:])
-            if m:
-                buf += m.group(1)
-                i += len(m.group(1))
-            if buf.strip():
-                out.append(buf.strip())
-            buf = ""
-        elif c == "\n" and buf.strip():
-            out.append(buf.strip())
-            buf = ""
-    if buf.strip():
-        out.append(buf.strip())
-    return out
-
-
-def _continues(text: str, i: int) -> bool:
-    """A full stop followed by a digit or a lower-case word is inside a sentence: "2.5", "No. 5",
-    "e.g. data products"."""
-    m = re.match(r"\s*(\S)", text[i:])
-    return bool(m) and (m.group(1).isdigit() or "a" <= m.group(1) <= "z")
 
 
 def mostly_chinese(text: str) -> bool:

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from ..types import Chunk, Document, Measure
 from .clean import has_cjk, normalize_for_index
+from .sentences import measure_sentences as split_sentences
 
 # What the bundled e5 model sees well within its 512-token window, in characters.
 MAX_CHARS_EN = 1600
 MAX_CHARS_ZH = 480
-
-_SENTENCE_EN = re.compile(r"(?<=[.;!?])\s+(?=[A-Z“\"(])")
-_SENTENCE_ZH = re.compile(r"(?<=[。；！？])")
-
-
-def split_sentences(text: str) -> list[str]:
-    pattern = _SENTENCE_ZH if has_cjk(text) else _SENTENCE_EN
-    return [s.strip() for s in pattern.split(text) if s.strip()]
-
 
 def header(measure: Measure) -> str:
     return measure.label

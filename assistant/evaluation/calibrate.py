@@ -34,7 +34,7 @@ def sweep(items, assistant) -> int:
             continue
         neg, pos = [], []
         for item, _query, plan, hits in cases:
-            d = gate.decide(item.question, plan, hits, assistant._vocab, min_dense=md, min_dense_alone=max(md, mda),
+            d = gate.decide(item.question, plan, hits, assistant.retriever.known_words, min_dense=md, min_dense_alone=max(md, mda),
                             min_coverage=mc)
             (neg if item.type in NEGATIVE_TYPES else pos).append(not d.covered)
         nr = sum(neg) / max(1, len(neg))

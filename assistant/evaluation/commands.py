@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..progress import progress_bar
+
 METHOD = """Retrieval metrics use the product's ranked measures (hybrid unless stated). A citation is valid when its
 marker names a citation shown with the answer; correct when the cited measure is a gold measure. Citation
 recall/precision follow ALCE: a sentence counts as supported when its cited measures together contain every
@@ -60,33 +62,6 @@ def register(sub, common) -> None:
     p.add_argument("--questions", type=int, default=100, help="questions in all (loadtest)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("hardening", parents=[common],
-                       help="load, faults and hostile input against a real local server; prints the figures")
-    p.add_argument("--fake", action="store_true",
-                   help="fake-timed model (0.05 s per piece) and fake-lexical embedder: fast, for CI")
-    p.add_argument("--only", default="abcdefghi", help="which checks, e.g. 'ade' (default: all of abcdefghi)")
-    p.add_argument("--sessions", type=int, help="(a) concurrent sessions (default 20 fake, 4 real)")
-    p.add_argument("--per-session", type=int, help="(a) questions per session (default 5 fake, 2 real)")
-    p.add_argument("--fault-questions", type=int, help="(c) questions per fault (default 6 fake, 3 real)")
-    p.add_argument("--probes", type=int, help="(d) injection probes (default all with --fake, 20 real)")
-    p.add_argument("--requests", type=int, default=500, help="(g) sequential requests")
-    p.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"),
-                   help="evaluation set the load questions come from")
-    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    p.set_defaults(func=cmd_hardening)
-
-
-def cmd_hardening(args, settings) -> int:
-    from .hardening import cmd_hardening as run
-
-    return run(args, settings)
-
-
-def _bar(desc: str):
-    from ..cli import _progress
-
-    return _progress(desc)
-
 
 def cmd_eval(args, settings) -> int:
     from ..answering.assistant import Assistant
@@ -121,7 +96,7 @@ def cmd_eval(args, settings) -> int:
     from .judge import Judge
 
     judge = Judge(embedder, data.measures, data.documents, assistant.sentences)
-    bar = _bar("product")
+    bar = progress_bar("product")
     prod_rows = run_product(items, assistant, judge, bar)
     bar.close()
     base_rows: list[dict] = []
@@ -132,7 +107,7 @@ def cmd_eval(args, settings) -> int:
         catalog = {file: e.doc_id for file, e in load_catalog(settings.seeds_dir).items()}
         plain = PlainPipeline(paragraphs(settings.seeds_dir, catalog, list(data.measures.values())), embedder,
                               settings.cache_dir / "eval")
-        bar = _bar("baseline")
+        bar = progress_bar("baseline")
         base_rows = run_baseline(items, assistant, plain, judge, cache, bar)
         bar.close()
     report = {
@@ -206,7 +181,7 @@ def cmd_bench(args, settings) -> int:
     if args.what == "library":
         from . import scale
 
-        bar = _bar("embedding")
+        bar = progress_bar("embedding")
         result = scale.run(settings, args.documents, args.measures, rounds=args.rounds, keep=args.keep,
                            progress=bar)
         bar.close()
@@ -245,12 +220,13 @@ def cmd_bench(args, settings) -> int:
         return 0
 
     from ..answering.assistant import Assistant
+    from ..answering.llm import PrefixStateStore
 
     assistant = Assistant.from_settings(settings)
     llm = assistant.llm  # load before timing: the bench measures answers, not model loading
     t = time.perf_counter()
     computed = assistant.warm()
-    stored = getattr(llm, "prefixes", None)
+    stored = llm.prefixes if isinstance(llm, PrefixStateStore) else None
     en = _bench_questions(Path("eval/questions.jsonl"), args.n, 0, answerable=True)
     zh = _bench_questions(Path("eval/questions.jsonl"), 0, args.n, answerable=True)
     assistant.ask(en[-1])  # llama.cpp now holds the system prompt, as it does after any first question

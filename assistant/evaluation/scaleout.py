@@ -110,7 +110,8 @@ def _answer_all(assistants, questions, label: str) -> Run:
 def bench_server(settings: Settings, n: int = 8, work: Path | None = None) -> list[Run]:
     """In-process first (alone on the cores), then the model server with 1, 2 and 4 slots."""
     from ..answering.assistant import Assistant
-    from ..answering.llm import GGUFVocab, LlamaCppLLM, OpenAICompatLLM
+    from ..answering.llamacpp import GGUFVocab, LlamaCppLLM
+    from ..answering.llm import OpenAICompatLLM
     from ..provision import resolve_llm_model
     from ..retrieval import open_retriever
     from ..serving.model_server import ModelServer

@@ -56,7 +56,7 @@ def _draft_json(draft: Draft) -> dict:
 
 
 def cmd_docs_add(args, settings) -> int:
-    from ..cli import _progress
+    from ..progress import progress_bar
     from ..retrieval.embedders import get_embedder
 
     draft = prepare(Path(args.file), settings.seeds_dir, doc_id=args.id, district=args.district, title=args.title,
@@ -71,7 +71,7 @@ def cmd_docs_add(args, settings) -> int:
     if args.dry_run:
         print("dry run: nothing was changed")
         return 0
-    bar = _progress("embedding")
+    bar = progress_bar("embedding")
     doc, report = publish(draft, settings.seeds_dir, settings.index_dir, get_embedder(settings.embedder),
                           hnsw=settings.hnsw, progress=bar)
     bar.close()

@@ -73,7 +73,7 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise ModelError("sentence-transformers is not installed: run `make install-st`") from exc
+            raise ModelError("sentence-transformers is not installed: run `.venv/bin/python -m pip install sentence-transformers`") from exc
         try:
             self._model = SentenceTransformer(name_or_path, device="cpu")
         except Exception as exc:  # the library raises many kinds for "not found offline"
@@ -104,6 +104,11 @@ _REGISTRY: dict[str, Callable[[str], Embedder]] = {
 def register_embedder(prefix: str, factory: Callable[[str], Embedder]) -> None:
     """Make `prefix` or `prefix:ARG` a valid embedder setting (tests register their fakes here)."""
     _REGISTRY[prefix] = factory
+
+
+def embedder_names() -> set[str]:
+    """The prefixes an `embedder` setting may start with (the built-in ones and any registered since)."""
+    return set(_REGISTRY)
 
 
 def get_embedder(spec: str) -> Embedder:

@@ -137,6 +137,11 @@ class HybridRetriever:
         self.known_words = self._vocab | self.glossary.words() | set(tokenize(normalize_for_index(titles)))
         self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
 
+    def summary(self) -> dict:
+        """What the index holds, for health checks: documents, measures, the embedder it was built with."""
+        return {"documents": len(self.data.documents), "measures": len(self.data.measures),
+                "embedder": self.data.embedder_id}
+
     def plan(self, question: str) -> QueryPlan:
         text = normalize_for_index(question)
         extra = self.glossary.expand(text)
@@ -175,9 +180,10 @@ class HybridRetriever:
             return -1
         return 0
 
-    def search(self, question: str, k: int = 5, *, mode: str = "hybrid") -> list[Hit]:
-        """Top-k measures. `mode` is "hybrid", "dense" or "bm25" (the last two for evaluation)."""
-        plan = self.plan(question)
+    def search(self, question: str, k: int = 5, *, mode: str = "hybrid", plan: QueryPlan | None = None) -> list[Hit]:
+        """Top-k measures. `mode` is "hybrid", "dense" or "bm25" (the last two for evaluation); `plan`,
+        when the caller already has it, is `self.plan(question)`."""
+        plan = plan or self.plan(question)
         # A named place may sit outside both top lists when the question and its documents are in
         # different languages, so then every chunk is ranked and the place decides.
         n = len(self.data.chunks) if plan.places else min(self.candidates, len(self.data.chunks))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus.chunk import split_sentences
+from ..corpus.sentences import measure_sentences as split_sentences
 
 log = logging.getLogger(__name__)
 

@@ -45,53 +45,6 @@ class HealthReporting(Protocol):
         """None when the model can answer, else why not."""
 
 
-#: a cached prefix is worth loading only when it saves at least this many tokens (as for prefix states)
-MIN_GAIN = 32
-
-
-def prompt_logprobs(llama, text: str, start: int = 1) -> tuple[list[int], list[float | None]]:
-    """Tokens of `text` (tokenized as the server's completions are) and, from token `start` on, the
-    log-probability of each given the tokens before it (None before `start`)."""
-    import numpy as np
-
-    tokens = llama.tokenize(text.encode("utf-8"), special=True)
-    n = len(tokens)
-    start = max(1, min(start, n))
-    if n > llama.n_ctx():
-        raise BackendError(f"the prompt has {n} tokens; the context holds {llama.n_ctx()}")
-    in_context = llama.longest_token_prefix(llama._input_ids.tolist(), tokens)
-    if llama.cache is not None:
-        try:
-            cached = llama.cache[tokens]
-        except KeyError:
-            cached = None
-        if cached is not None:
-            shared = llama.longest_token_prefix(cached.input_ids.tolist(), tokens)
-            if min(shared, start - 1) >= min(in_context, start - 1) + MIN_GAIN:
-                llama.load_state(cached)
-                in_context = shared
-    # The row before the first scored token must be decoded again: its logits are not kept.
-    keep = min(in_context, start - 1)
-    llama._ctx.kv_cache_seq_rm(-1, keep, -1)
-    llama.n_tokens = keep
-    out: list[float | None] = [None] * n
-    vocab = llama.n_vocab()
-    for i in range(keep, n, llama.n_batch):
-        batch = tokens[i: min(n, i + llama.n_batch)]
-        llama._batch.set_batch(batch=batch, n_past=i, logits_all=True)
-        llama._ctx.decode(llama._batch)
-        logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(batch), vocab))
-        llama.input_ids[i: i + len(batch)] = batch
-        llama.n_tokens = i + len(batch)
-        for row in range(len(batch)):
-            target = i + row + 1  # row j predicts the token after it
-            if start <= target < n:
-                x = logits[row]
-                peak = float(x.max())
-                out[target] = float(x[tokens[target]] - peak - np.log(np.exp(x - peak).sum()))
-    llama._requires_eval = True  # the sampler's logits are not the next prompt's
-    return tokens, out
-
 
 def state_cache(capacity_bytes: int):
     """llama-cpp-python's RAM prompt cache, keeping each state's KV only.
@@ -118,7 +71,7 @@ def create_app(model: Path, *, n_ctx: int = 4096, n_threads: int = 2, cache_byte
     from llama_cpp.server.settings import ModelSettings, ServerSettings
     from starlette.concurrency import run_in_threadpool
 
-    from ..answering.llm import avoid_amx
+    from ..answering.llamacpp import avoid_amx
 
     avoid_amx()
 
@@ -152,6 +105,8 @@ def create_app(model: Path, *, n_ctx: int = 4096, n_threads: int = 2, cache_byte
         async with contextlib.asynccontextmanager(server_app.get_llama_proxy)() as proxy:
             llama = proxy(model_name)
             try:
+                from ..answering.llamacpp import prompt_logprobs
+
                 tokens, logprobs = await run_in_threadpool(prompt_logprobs, llama, prompt, start)
             except BackendError as exc:
                 return JSONResponse({"error": {"message": str(exc), "code": 400}}, status_code=400)

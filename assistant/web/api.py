@@ -22,6 +22,7 @@ from ..errors import AssistantError, BackendError, IndexLoadError, InputError, M
 from ..serving.model_server import HealthReporting
 from ..types import Answer
 from .context import WebContext, new_session_id
+from .deadline import DeadlineLLM
 from .worker import END, Job, Overloaded, Starting
 
 log = logging.getLogger(__name__)
@@ -245,23 +246,22 @@ def build_router(ctx: WebContext) -> APIRouter:
 
     @router.get("/readyz")
     def readyz() -> JSONResponse:
-        docs = ctx.assistant.retriever.data.documents
-        body: dict[str, Any] = {"index": {"documents": len(docs), "measures": len(ctx.assistant.retriever.data.measures),
-                                          "embedder": ctx.assistant.retriever.data.embedder_id}}
+        body: dict[str, Any] = {"index": ctx.assistant.retriever.summary()}
         if ctx.worker.load_error:
             return JSONResponse({"status": "error", **body, "error": {
                 "code": "model_unavailable", "message": ctx.worker.load_error}}, status_code=503)
         if not ctx.ready:
             return JSONResponse({"status": "loading", **body}, status_code=503, headers={"Retry-After": "10"})
         llm = ctx.assistant.llm
-        if isinstance(llm, HealthReporting):
-            problem = llm.health()
+        backend = llm.inner if isinstance(llm, DeadlineLLM) else llm
+        if isinstance(backend, HealthReporting):
+            problem = backend.health()
             if problem is not None:  # a load balancer sends this replica's questions elsewhere meanwhile
                 return JSONResponse({"status": "error", **body, "error": {
                     "code": "model_server_unavailable", "message": problem}}, status_code=503,
                     headers={"Retry-After": "5"})
             body["model_server"] = "ok"
-        return JSONResponse({"status": "ready", **body, "model": getattr(llm, "id", "")})
+        return JSONResponse({"status": "ready", **body, "model": llm.id})
 
     @router.post("/api/ask")
     async def ask(request: Request) -> JSONResponse:

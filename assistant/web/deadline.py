@@ -17,26 +17,25 @@ import threading
 import time
 from collections.abc import Iterator
 
-from ..answering.llm import LLM
+from ..answering.llm import LLM, PrefixStates, PrefixStateStore, Scorer
 from ..errors import BackendError
 
 _END = object()
 
 
 class DeadlineLLM:
-    """Wraps any LLM backend; reads and writes of other attributes go to the wrapped model.
+    """Wraps any LLM backend's generation in a deadline. `with_deadline` gives the wrapper the wrapped
+    model's other capabilities (scoring, prefix states), passed through as they are.
 
     Example:
-        >>> llm = DeadlineLLM(get_llm(settings))
+        >>> llm = with_deadline(get_llm(settings))
         >>> "".join(llm.stream(messages, max_tokens=64, temperature=0, timeout_s=5.0))  # BackendError after 5 s
     """
 
-    _own = ("_inner", "_pump", "_lock")
-
     def __init__(self, inner: LLM):
-        object.__setattr__(self, "_inner", inner)
-        object.__setattr__(self, "_pump", None)
-        object.__setattr__(self, "_lock", threading.Lock())
+        self._inner = inner
+        self._pump: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     @property
     def inner(self) -> LLM:
@@ -45,16 +44,6 @@ class DeadlineLLM:
     @property
     def id(self) -> str:
         return self._inner.id
-
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-    def __setattr__(self, name: str, value) -> None:
-        # Tests script the wrapped fake through the assistant (`assistant.llm.script = ...`).
-        if name in self._own:
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self._inner, name, value)
 
     def count_tokens(self, text: str) -> int:
         return self._inner.count_tokens(text)
@@ -107,3 +96,36 @@ class DeadlineLLM:
                 yield item
         finally:
             abandoned.set()  # the pump stops at the model's next piece and lets go of the model
+
+
+class _Scoring(DeadlineLLM):
+    def score(self, messages, target: str) -> float:
+        assert isinstance(self._inner, Scorer)
+        return self._inner.score(messages, target)
+
+
+class _Prefixed(DeadlineLLM):
+    @property
+    def prefixes(self) -> PrefixStates | None:
+        assert isinstance(self._inner, PrefixStateStore)
+        return self._inner.prefixes
+
+    @prefixes.setter
+    def prefixes(self, value: PrefixStates | None) -> None:
+        assert isinstance(self._inner, PrefixStateStore)
+        self._inner.prefixes = value
+
+    def warm(self, messages) -> bool:
+        assert isinstance(self._inner, PrefixStateStore)
+        return self._inner.warm(messages)
+
+
+class _ScoringPrefixed(_Scoring, _Prefixed):
+    pass
+
+
+def with_deadline(inner: LLM) -> DeadlineLLM:
+    """`inner` behind the deadline, declaring the same capabilities it has."""
+    kind = {(True, True): _ScoringPrefixed, (True, False): _Scoring, (False, True): _Prefixed,
+            (False, False): DeadlineLLM}[(isinstance(inner, Scorer), isinstance(inner, PrefixStateStore))]
+    return kind(inner)

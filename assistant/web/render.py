@@ -42,10 +42,6 @@ def chip_label(n: int | None, label: str, expired: bool, lang: str) -> str:
     return _short(f"{prefix}{mark}{label}", 120)
 
 
-def is_expired(doc: Document, today: date) -> bool:
-    return bool(doc.valid_until and doc.valid_until < today)
-
-
 def labels_html(labels, vocab, lang: str) -> str:
     """A measure's labels in one line (kind of support, who it is for, where), each from its words."""
     if labels is None or vocab is None:
@@ -67,7 +63,7 @@ def measure_html(n: int | None, measure: Measure, doc: Document, today: date, la
     lists (issuers, departments) follow it.
     """
     e = html.escape
-    expired = is_expired(doc, today)
+    expired = doc.expired(today)
     badge = f' <span class="jxa-expired">⚠ {e(t(lang, "expired"))}</span>' if expired else ""
     until = e(doc.valid_until.isoformat()) if doc.valid_until else e(t(lang, "no_expiry"))
     rows = [

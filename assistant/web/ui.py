@@ -130,7 +130,7 @@ class ChatUI:
         doc = self.documents[m.doc_id]
         today = self.ctx.settings.effective_today()
         return {"n": n, "measure_id": measure_id, "label": m.label or m.title,
-                "expired": bool(doc.valid_until and doc.valid_until < today)}
+                "expired": doc.expired(today)}
 
     def _labels_line(self, measure_id: str, lang: str) -> str:
         if self.ctx.health is None:
@@ -223,7 +223,7 @@ class ChatUI:
         live.pop("status", None)
         live["a"] = answer.answer
         live["answered"] = True
-        live["notice"] = "" if answer.refused else answer.notice
+        live["notice"] = answer.notice
         live["sources"] = [s for s in (self._source(c.n, c.measure.measure_id) for c in answer.citations) if s]
         live["related"] = [s for s in (self._source(None, h.measure.measure_id) for h in answer.related) if s]
         live["human"] = answer.refused

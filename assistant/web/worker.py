@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..answering.assistant import Assistant, StreamEvent
+from ..answering.llm import PrefixStateStore
 from ..types import Answer
-from .deadline import DeadlineLLM
+from .deadline import DeadlineLLM, with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class InferenceWorker:
             try:
                 _ = self.assistant.llm
                 self._guard_model()
-                log.info("language model loaded: %s", getattr(self.assistant.llm, "id", "?"))
+                log.info("language model loaded: %s", self.assistant.llm.id)
                 self._queue_warming()
             except Exception as exc:  # reported by /readyz and in the UI, not raised here
                 self.load_error = str(exc)
@@ -183,7 +184,7 @@ class InferenceWorker:
             self._idle.append(sentences)
             self._cond.notify()
         llm = self.assistant.llm
-        if getattr(llm, "warm", None) is None or getattr(llm, "prefixes", None) is None:
+        if not isinstance(llm, PrefixStateStore) or llm.prefixes is None:
             return
 
         def step(messages) -> None:
@@ -239,10 +240,9 @@ class InferenceWorker:
 
     def _guard_model(self) -> None:
         """Put the loaded model behind a hard deadline (see deadline.py), once."""
-        # The Assistant exposes no setter; the web layer owns this policy, so it swaps the instance.
-        llm = getattr(self.assistant, "_llm", None)
+        llm = self.assistant.loaded_llm
         if llm is not None and not isinstance(llm, DeadlineLLM):
-            self.assistant._llm = DeadlineLLM(llm)
+            self.assistant.set_llm(with_deadline(llm))
 
     def _retry_after_locked(self) -> int:
         """Seconds until a place in the queue is likely to be free: what is left of the answer being

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from ..web.local_server import LocalServer
-from .hardening import Figure, Rig, TimedLLM
+from ...testing.fakes import TimedLLM
+from ...web.local_server import LocalServer
+from ..rig import Figure, Rig
 
 STAFF_PASSWORD = "probe-staff-password"
 QUESTION = "What support is there for protecting intellectual property in Jing'an?"

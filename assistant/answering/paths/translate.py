@@ -1,0 +1,95 @@
+"""A quote's translation into the asker's language, kept only when it passes its checks.
+
+A translation may not add or drop a figure written in digits, must come back in the target language,
+and may keep at most a couple of words of the other one; Chinese terms left in an English translation
+are mended by the glossary or the model, English words left in a Chinese one by the glossary only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from ...corpus.clean import has_cjk, strip_pinyin, to_simplified
+from ...errors import BackendError
+from ..facts import digit_numbers, numbers, strip_markers
+from ..language import detect_language
+from ..prompting import NOT_COVERED
+from ..turn import Services
+
+log = logging.getLogger(__name__)
+
+# A run of English words left in a Chinese translation ("企业注册和 filing事项", "高-quality企业"): words
+# of four letters or more in lower case, so names and acronyms (ODI, PCT, Shibei) may stay.
+ENGLISH_FRAGMENT = re.compile(r"(?<![A-Za-z])-?[a-z]{4,}(?:[ -]+[a-z]{2,})*(?![A-Za-z])")
+#: most fragments of the other language a translation may have mended, and how long each may be
+MEND_FRAGMENTS, MEND_CHARS = 4, 12
+
+
+def to_language(text: str, language: str) -> str:
+    """Chinese answers in simplified characters, with no pinyin, whatever the model mixed in."""
+    if language == "zh":
+        return strip_pinyin(to_simplified(text))
+    return text
+
+
+def translate(services: Services, text: str, language: str) -> str | None:
+    """The model's translation of a quoted measure, or None when it is not kept. A failed call raises
+    BackendError."""
+    messages = services.prompting.translation(text, language)
+    out = services.replies.text(services.llm(), messages, max_tokens=2 * services.count(text) + 40)
+    out = strip_markers(to_language(out, language)).strip().strip("\"“”「」").strip()
+    out = mend_chinese(services, out) if language == "zh" else mend_english(services, out)
+    # Every figure it states must be the source's, and every figure the source writes in digits
+    # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
+    added = numbers(out) - numbers(text)
+    # Half-translated text ("优化 customs clearance 流程") is no translation; a word or two the glossary
+    # could not mend ("依靠商会 chambers") leaves it far more readable than the original.
+    foreign = len(" ".join(ENGLISH_FRAGMENT.findall(out)).split()) > 2 if language == "zh" else False
+    if (foreign or (language == "en" and has_cjk(out)) or not out or services.canary in out or NOT_COVERED in out
+            or "<" in out or detect_language(out) != language or not digit_numbers(text) <= numbers(out)
+            or any(v > 10 or v in digit_numbers(out) for v in added)):
+        log.info("translation not kept: %s", out[:200])
+        return None
+    return out
+
+
+def mend_english(services: Services, text: str) -> str:
+    """The small model often leaves a Chinese term inside an English translation ("a tax营商环境
+    white paper"). Each such fragment is put into English by the bilingual glossary, or else by the
+    model alone, and kept only without Chinese or digits; a text with a fragment left unmended, or
+    with more or longer fragments, is returned as it is (and then rejected as half-translated)."""
+    fragments = list(dict.fromkeys(re.findall(r"[\u3400-\u9fff]+", text)))
+    if not fragments or len(fragments) > MEND_FRAGMENTS or any(len(f) > MEND_CHARS for f in fragments):
+        return text
+    for fragment in fragments:
+        english = services.retriever.glossary.english(to_simplified(fragment))
+        if english is None:
+            try:
+                english = services.replies.text(services.llm(), services.prompting.translation(fragment, "en"),
+                                                max_tokens=16)
+            except BackendError:
+                return text
+            english = english.strip().strip("\"“”.。").strip()
+        if not english or has_cjk(english) or re.search(r"\d", english) or len(english) > 60:
+            return text
+        text = re.sub(rf"\s*{re.escape(fragment)}\s*", f" {english} ", text)
+    return re.sub(r" {2,}", " ", text).replace(" ,", ",").replace(" .", ".").strip()
+
+
+def mend_chinese(services: Services, text: str) -> str:
+    """The same for English words left inside a Chinese translation ("企业注册和 filing事项"), by the
+    glossary only: the model given one English word out of its sentence renders it literally. A word
+    the glossary lacks stays English, and the caller tolerates a couple of them."""
+    fragments = list(dict.fromkeys(ENGLISH_FRAGMENT.findall(text)))
+    if not fragments or len(fragments) > MEND_FRAGMENTS or any(len(f) > 3 * MEND_CHARS for f in fragments):
+        return text
+    for fragment in fragments:
+        chinese = services.retriever.glossary.chinese(fragment.strip("- ").lower())
+        if chinese is None:
+            continue
+        chinese = to_simplified(chinese)
+        if not chinese or re.search(r"[A-Za-z\d]", chinese) or len(chinese) > MEND_CHARS:
+            return text
+        text = re.sub(rf"\s*{re.escape(fragment)}\s*", chinese, text)
+    return text

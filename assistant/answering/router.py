@@ -1,0 +1,118 @@
+"""The decision sequence of one question, top to bottom: which path answers it.
+
+    gate (retrieval signals)          not covered          -> paths/refusal.py   (GATE_REFUSAL)
+    model cannot be loaded            any question         -> paths/quote.py     (UNAVAILABLE_QUOTE)
+    rerank, evidence (rerank.py, evidence.py)
+    lead measure in the other language: the check at once (relevance.py)
+        NO                                                 -> paths/refusal.py   (MODEL_REFUSAL)
+        otherwise                                          -> paths/quote.py     (translated or original quote)
+    else the reply, verified as it streams (paths/generated.py)
+        the model fails                                    -> paths/quote.py     (UNAVAILABLE_QUOTE)
+        the reply leaks the canary                         -> paths/refusal.py   (MODEL_REFUSAL)
+        NOT_COVERED and nothing shown                      -> paths/refusal.py   (MODEL_REFUSAL)
+        a figure asked for, none in what is shown          -> paths/refusal.py   (FIGURE_REFUSAL)
+        nothing shown: the check, then                     -> refusal or quote, as above
+        otherwise                                          -> the generated answer (GENERATED)
+
+A new way of answering is a module under paths/ and one branch here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from ..errors import BackendError
+from ..types import Answer, Outcome
+from .events import StreamEvent
+from .evidence import build_evidence
+from .facts import figures, strip_markers
+from .gate import asks_for_figure, decide
+from .llm import LLM
+from .paths.generated import generated, read_reply
+from .paths.quote import quote
+from .paths.refusal import refusal
+from .prompting import NOT_COVERED
+from .relevance import on_point
+from .rerank import rerank
+from .turn import Services, Turn
+
+log = logging.getLogger(__name__)
+
+
+def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
+    gate = decide(turn.question, turn.plan, list(turn.hits), services.retriever.known_words)
+    if not gate.covered:
+        yield from _refuse(refusal(services, turn, gate.reason, Outcome.GATE_REFUSAL))
+        return
+    try:
+        # Loaded before the evidence is cut, so every question is budgeted with the model's own
+        # tokenizer (the first one after start too: the same question always gets the same prompt).
+        llm: LLM | None = services.llm()
+    except BackendError:
+        llm = None
+    if llm is not None:
+        turn = turn.with_hits(rerank(services, llm, list(turn.hits), turn.query, turn.plan_tokens, turn.timings))
+    turn = turn.with_evidence(build_evidence(turn.hits, turn.plan_tokens, services.settings, services.count))
+    # Over a lead in the other language a shown sentence would be a translation the small model seldom
+    # gets past verification, so the check and the quote come without a reply (docs/decisions.md).
+    crossed = turn.lead.document.language != turn.language
+    try:
+        if llm is None:
+            llm = services.llm()
+        messages = services.prompting.answer(turn.question, turn.query, turn.language,
+                                             list(turn.evidence[:1] if crossed else turn.evidence))
+    except BackendError as exc:
+        yield from quote(services, turn, error=str(exc))
+        return
+    figure = asks_for_figure(turn.question)
+    if crossed:
+        try:
+            relevant = on_point(services, llm, messages, "", turn.lead, turn.query)
+        except BackendError as exc:  # as when generation fails: the quote, untranslated, with the notice
+            yield from quote(services, turn, error=str(exc))
+            return
+        yield from _quote_or_refuse(services, turn, relevant, figure)
+        return
+    reply = yield from read_reply(services, turn, llm, messages)
+    if reply.error:
+        yield from quote(services, turn, error=reply.error)
+        return
+    if reply.leaked:
+        # Answered exactly as when the model finds nothing: a notice of any kind would tell the
+        # prober that the instruction reached the model and it leaked.
+        log.warning("the model's reply contained the system canary; answered as a refusal")
+        yield from _refuse(refusal(services, turn, "model", Outcome.MODEL_REFUSAL))
+        return
+    if reply.not_covered:
+        yield from _refuse(refusal(services, turn, "model", Outcome.MODEL_REFUSAL))
+        return
+    if figure and reply.shown and not any(states_figure(s) for s in reply.shown):
+        yield from _refuse(refusal(services, turn, "amount_not_stated", Outcome.FIGURE_REFUSAL))
+        return
+    if not reply.shown:
+        # The quote is retrieval's first (after the rerank), not the measure the dropped sentences cited most.
+        try:
+            relevant = on_point(services, llm, messages, reply.raw.replace(NOT_COVERED, ""), turn.lead, turn.query)
+        except BackendError:
+            relevant = True  # the reply came; a check that fails keeps the quote
+        yield from _quote_or_refuse(services, turn, relevant, figure)
+        return
+    yield from generated(services, turn, reply)
+
+
+def _quote_or_refuse(services: Services, turn: Turn, relevant: bool, figure: bool) -> Iterator[StreamEvent]:
+    """After the check: the quote of the lead measure, or the refusal a NO calls for."""
+    if not relevant:
+        yield from _refuse(refusal(services, turn, "model", Outcome.MODEL_REFUSAL))
+        return
+    yield from quote(services, turn, needs_figure=figure)
+
+
+def _refuse(answer: Answer) -> Iterator[StreamEvent]:
+    yield StreamEvent("delta", answer.answer)
+    yield StreamEvent("final", answer=answer)
+
+
+def states_figure(sentence: str) -> bool:
+    return bool(figures(strip_markers(sentence)))

@@ -1,0 +1,1 @@
+"""One module per hardening check, each a function of the Rig returning a Figure."""

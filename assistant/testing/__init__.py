@@ -1,0 +1,1 @@
+"""Test doubles (see fakes.py): never imported by the answer path."""
