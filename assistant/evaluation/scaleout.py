@@ -316,8 +316,15 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
                         if answered[0] >= kill_at * len(pool) and not killed:  # half-way through the set
                             killed["at"] = answered[0]
                             procs[0].send_signal(signal.SIGKILL)
-                            killed["t"] = time.perf_counter()
 
+        def kill_half_way_in_time() -> None:  # half-way in time, if not half-way through the questions first
+            time.sleep(kill_at * budget_s)
+            with guard:
+                if not killed:
+                    killed["at"] = answered[0]
+                    procs[0].send_signal(signal.SIGKILL)
+
+        threading.Thread(target=kill_half_way_in_time, daemon=True).start()
         t0 = time.perf_counter()
         threads = [threading.Thread(target=kiosk, args=(k,), daemon=True) for k in stations]
         for th in threads:
