@@ -9,8 +9,10 @@ def register_extra(sub, common) -> None:
     """Attach the extra sub-commands; each imports its heavy modules only when run."""
     from .evaluation.commands import register as register_evaluation
     from .library.commands import register as register_library
+    from .matching.commands import register as register_matching
     from .web.commands import register as register_web
 
     register_evaluation(sub, common)
     register_web(sub, common)
     register_library(sub, common)
+    register_matching(sub, common)

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
                                  description="Token budget for the supporting measures after the top one")
     prefix_states: bool = Field(True, description="Store the model's state after each measure's prompt prefix "
                                                   "(fast first token; `jxa warm` fills it)")
+    prefix_budget_mb: int = Field(4096, ge=16, le=1_000_000,
+                                  description="Disk the prefix states may use; the least recently used go first "
+                                              "(about 14 MB each)")
     rerank: bool = Field(True, description="Reorder the top measures by how well each explains the question "
                                            "under the language model (query likelihood) before answering")
     rerank_margin: float = Field(0.1, ge=0, le=10, description="Mean log-probability per question token by which "

@@ -27,6 +27,7 @@ from .retrieval.tokenize import tokenize
 
 # Refusals that say nothing about missing policy: the question was not a policy question at all.
 NOT_GAPS = frozenset({"injection", "off_topic"})
+HEALTH_CHECK = "health_check"  # the record's mode for a policy health check
 GAP_SIMILARITY = 0.9  # cosine above which two refused questions count as the same question
 MAX_TOPICS = 12
 EXAMPLES = 3
@@ -67,6 +68,17 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class HealthGap:
+    """Enterprises of one description whose health check found little or nothing."""
+
+    profile: str  # the redacted profile as recorded
+    count: int
+    applies: int  # measures that applied (at the last check)
+    may_apply: int
+    last_checked: datetime
+
+
+@dataclass(frozen=True)
 class Comment:
     created_at: datetime
     question: str
@@ -92,6 +104,8 @@ class Insights:
     topics: tuple[Topic, ...]
     gaps: tuple[Gap, ...]
     comments: tuple[Comment, ...]
+    health_checks: int = 0
+    health_gaps: tuple[HealthGap, ...] = ()
 
     @property
     def feedback_ratio(self) -> float | None:
@@ -246,7 +260,26 @@ def compute(records: Iterable[Record], embedder=None, index=None, *, since: date
         topics=_topics(recent, vectors, index) if vectors is not None else (),
         gaps=_gaps(recent, vectors, max_gaps),
         comments=comments,
+        health_checks=sum(1 for r in rows if r.mode == HEALTH_CHECK),
+        health_gaps=_health_gaps(rows, max_gaps),
     )
+
+
+def _health_gaps(rows: list[Record], limit: int) -> tuple[HealthGap, ...]:
+    """Health checks where nothing applied, grouped by the profile as recorded: the enterprises the
+    library has least for."""
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for r in rows:
+        if r.mode == HEALTH_CHECK and r.refused:
+            groups[_gap_key(r.question)].append(r)
+    out = []
+    for members in groups.values():
+        last = max(members, key=lambda m: m.created_at)
+        levels = Counter(c.get("level") for c in last.citations)
+        out.append(HealthGap(last.question, len(members), levels.get("applies", 0), levels.get("may_apply", 0),
+                             last.created_at))
+    out.sort(key=lambda g: (-g.count, g.may_apply, -g.last_checked.timestamp()))
+    return tuple(out[:limit])
 
 
 def _embed(embedder, texts: list[str]) -> np.ndarray:
@@ -330,7 +363,7 @@ def _gaps(rows: list[Record], vectors: np.ndarray | None, limit: int) -> tuple[G
     groups: list[dict] = []
     by_key: dict[str, dict] = {}
     for i, r in enumerate(rows):
-        if not r.refused or r.notice in NOT_GAPS:
+        if not r.refused or r.notice in NOT_GAPS or r.mode == HEALTH_CHECK:
             continue
         key = _gap_key(r.question)
         group = by_key.get(key)
@@ -427,6 +460,11 @@ def render_text(ins: Insights) -> str:
         lines.append("  none")
     for n, g in enumerate(ins.gaps, 1):
         lines.append(f"  {n:>2}. ({g.count}x) {g.question}  [{', '.join(g.reasons) or '-'}]")
+    lines.append(f"\nPolicy health checks: {ins.health_checks}; profiles that found nothing that applies:")
+    if not ins.health_gaps:
+        lines.append("  none")
+    for n, g in enumerate(ins.health_gaps, 1):
+        lines.append(f"  {n:>2}. ({g.count}x, may apply {g.may_apply}) {g.profile}")
     if ins.comments:
         lines.append("\nRecent comments:")
         for c in ins.comments:

@@ -99,6 +99,9 @@ class RecordStore(Protocol):
     def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
             created_at: datetime | None = None) -> str: ...
 
+    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
+                         created_at: datetime | None = None) -> str: ...
+
     def set_feedback(self, ref: str, rating: int, comment: str | None = None) -> bool: ...
 
     def set_comment(self, ref: str, comment: str) -> bool: ...
@@ -157,6 +160,39 @@ def consultation_row(answer: Answer, *, session_id: str, channel: str, extra_tim
     }
 
 
+def health_check_row(check, *, session_id: str, channel: str, total_ms: float | None,
+                     created_at: datetime | None) -> dict:
+    """The row either store inserts for one policy health check: the profile (redacted) as what was
+    asked, the measures that apply or may apply as its citations; `mode` is "health_check", and a
+    check where nothing applies is recorded as refused, so insights can show it as a gap."""
+    from .matching.match import APPLIES, MAY_APPLY
+
+    p = check.profile
+    asked = "; ".join(f"{k}: {v}" for k, v in (
+        ("district", p.district), ("industry", p.industry), ("employees", p.employees),
+        ("founded", p.founded_year), ("qualifications", ", ".join(p.qualifications) if p.qualifications else None),
+        ("needs", p.needs)) if v is not None)
+    applies, maybe = check.level(APPLIES), check.level(MAY_APPLY)
+    citations = [{"n": n, "measure_id": r.measure.measure_id, "label": r.measure.label, "doc_id": r.document.doc_id,
+                  "expired": r.expired, "level": r.level} for n, r in enumerate(applies + maybe, 1)]
+    return {
+        "ref": secrets.token_hex(8),
+        "created_at": iso(created_at or _now()),
+        "session_id": session_id[:64],
+        "channel": channel,
+        "question": redact(asked or "(empty profile)"),
+        "rewritten_query": "",
+        "language": p.lang,
+        "answer": f"applies {len(applies)}, may apply {len(maybe)}",
+        "citations": json.dumps(citations, ensure_ascii=False),
+        "refused": int(not applies),
+        "notice": "health_check_empty" if not applies and not maybe else ("health_check_thin" if not applies else ""),
+        "mode": "health_check",
+        "timings": json.dumps({"total_ms": total_ms} if total_ms is not None else {}),
+        "total_ms": total_ms,
+    }
+
+
 def feedback_comment(comment: str | None) -> str | None:
     """A feedback comment as stored: redacted, bounded, None when blank."""
     return redact(comment.strip())[:2000] if comment and comment.strip() else None
@@ -172,7 +208,26 @@ def record_from_row(row: Mapping) -> Record:
         feedback=row["feedback"], feedback_comment=row["feedback_comment"])
 
 
-class SQLiteRecords:
+class RowWriter:
+    """What both stores write the same way: a row made here (redacted), inserted by the store."""
+
+    def insert(self, row: dict) -> str:
+        raise NotImplementedError
+
+    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
+            created_at: datetime | None = None) -> str:
+        """Store one answered (or refused) question, redacted. Returns the record's reference."""
+        return self.insert(consultation_row(answer, session_id=session_id, channel=channel,
+                                            extra_timings=extra_timings, created_at=created_at))
+
+    def add_health_check(self, check, *, session_id: str, channel: str = "web", total_ms: float | None = None,
+                         created_at: datetime | None = None) -> str:
+        """Store one policy health check like a question (see `health_check_row`)."""
+        return self.insert(health_check_row(check, session_id=session_id, channel=channel, total_ms=total_ms,
+                                            created_at=created_at))
+
+
+class SQLiteRecords(RowWriter):
     """The consultation log in one SQLite file (the default store).
 
     Args:
@@ -229,11 +284,7 @@ class SQLiteRecords:
             return self._db.execute("PRAGMA journal_mode").fetchone()[0]
 
     # ---------------------------------------------------------------- writes
-    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
-            created_at: datetime | None = None) -> str:
-        """Store one answered (or refused) question, redacted. Returns the record's reference."""
-        row = consultation_row(answer, session_id=session_id, channel=channel, extra_timings=extra_timings,
-                               created_at=created_at)
+    def insert(self, row: dict) -> str:
         cols = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         with self._lock:

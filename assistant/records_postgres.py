@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from .errors import ConfigError
-from .records import SCHEMA_VERSION, Record, consultation_row, feedback_comment, iso, record_from_row
-from .types import Answer
+from .records import SCHEMA_VERSION, Record, RowWriter, feedback_comment, iso, record_from_row
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def masked(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-class PostgresRecords:
+class PostgresRecords(RowWriter):
     """The consultation log in a PostgreSQL database.
 
     Args:
@@ -138,11 +137,7 @@ class PostgresRecords:
                     log.info("consultation records %s migrated to schema version %d", self.url, version)
 
     # ---------------------------------------------------------------- writes
-    def add(self, answer: Answer, *, session_id: str, channel: str = "web", extra_timings: dict | None = None,
-            created_at: datetime | None = None) -> str:
-        """Store one answered (or refused) question, redacted. Returns the record's reference."""
-        row = consultation_row(answer, session_id=session_id, channel=channel, extra_timings=extra_timings,
-                               created_at=created_at)
+    def insert(self, row: dict) -> str:
         cols = ", ".join(row)
         marks = ", ".join(f"%({k})s" for k in row)
         with self._pool.connection() as conn:

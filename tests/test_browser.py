@@ -40,13 +40,17 @@ def browser():
 
 @pytest.fixture
 def open_page(browser):
-    """New pages that record every request leaving this machine (there must be none)."""
-    pages, outside = [], []
+    """New pages that record every request leaving this machine (there must be none), and every
+    request of the page the server's route allow-list refused (there must be none either: the list
+    is what the real UI calls)."""
+    pages, outside, refused = [], [], []
 
     def make(url: str, viewport=DESK, ready: str = "#jxa-input textarea"):
         page = browser.new_page(viewport=viewport)
         page.on("request", lambda r: outside.append(r.url)
                 if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else None)
+        page.on("response", lambda r: refused.append(f"{r.request.method} {r.url} {r.status}")
+                if r.url.startswith("http://127.0.0.1") and r.status in (403, 404, 405, 413) else None)
         page.goto(url)
         page.wait_for_selector(ready, timeout=30_000)
         pages.append(page)
@@ -56,6 +60,7 @@ def open_page(browser):
     for p in pages:
         p.close()
     assert outside == [], f"requests left the machine: {outside[:5]}"
+    assert refused == [], f"requests of the page the server refused: {refused[:5]}"
 
 
 def _two_sentence_script(llm):

@@ -102,6 +102,10 @@ def test_metadata(parsed, e):
     assert (d.issued, d.effective, d.valid_until) == (e.issued, e.effective, e.valid_until)
     assert d.validity_text and ("有效期" in d.validity_text or "valid" in d.validity_text)
     assert d.doc_id.startswith(e.district.lower() + "-")
+    if e.language == "zh":  # an English answer names it without Chinese characters
+        assert d.short_title_en.startswith(f"{e.district} District policy of ") and d.short_title_zh == e.title
+    else:
+        assert d.short_title_en == d.short_title_zh == e.title
 
 
 @pytest.mark.parametrize("e", EXPECTED, ids=lambda e: e.file)
@@ -174,6 +178,25 @@ def test_validity_counted_from_the_effective_date():
           "These Measures shall come into effect on July 1, 2026 and be valid for 2 years.\n")
     d = parse_document(en, "t.txt").document
     assert d.effective == date(2026, 7, 1) and d.valid_until == date(2028, 6, 30)
+
+
+def test_many_articles_of_one_length_are_not_taken_for_wrapped_pdf_lines():
+    articles = "\n".join(f"第{n}条 对符合条件的企业给予一次性奖励{i:02d}万元，每家企业每年最高申报一次，由区经委负责审核。"
+                         for i, n in enumerate("一二三四五六七八九十", 1))
+    articles += "\n" + "\n".join(f"第十{n}条 对符合条件的企业给予一次性奖励{i:02d}万元，每家企业每年最高申报一次，由区经委负责审核。"
+                                   for i, n in enumerate("一二三四五六七八九", 11))
+    p = parse_document("望湖区支持企业发展若干措施\n" + articles + "\n", "t.txt")
+    assert len(p.measures) == 19 and p.measures[-1].measure_id.endswith("#19")
+
+
+def test_generated_scale_documents_parse():
+    import random
+
+    from assistant.evaluation.scale import _en_document, _zh_document
+
+    for make in (_zh_document, _en_document):
+        p = parse_document(make(random.Random(3), 5, 20), "g.txt")
+        assert len(p.measures) == 20 and p.document.issuer and p.document.issued and p.document.valid_until
 
 
 def test_seeds_parse_to_the_committed_index_byte_for_byte():

@@ -271,3 +271,13 @@ def test_prefix_states_are_filled_only_while_no_question_waits(fake_settings):
         assert order.count("warm") == len(assistant.prefix_prompts())  # one per measure that can lead
     finally:
         worker.close()
+
+
+@pytest.mark.slow
+def test_the_outside_probes_attacks_stay_closed(rig):
+    fig = H._probe_check(rig)
+    v = fig.values
+    assert fig.ok, fig.failures
+    assert v["unused_routes_reachable"] == [] and v["right_password_while_locked"] == 429
+    assert v["personal_data_kept"] == [] and v["cross_site_recorded"] == 0 and v["chat_past_limit"] == 0
+    assert v["closed_stream_freed"] and v["canary_as_refusal"] and v["kiosk_staff_after_idle"] == 401

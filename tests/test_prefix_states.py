@@ -142,3 +142,25 @@ def test_real_model_scores_a_question_higher_under_the_measure_that_answers_it(t
     assert after == "".join(fresh.stream(prompt, max_tokens=16, temperature=0, timeout_s=300))
     with pytest.raises(BackendError):
         llm.score(asked(rent), "not at the end")
+
+
+def test_store_keeps_to_its_budget_evicting_the_least_recently_used(tmp_path):
+    import os
+
+    store = PrefixStates(tmp_path, budget_bytes=250)
+    for i in range(3):
+        store.add([i, 1], _write(b"x" * 100))
+        old = 1_000_000 + i  # distinct, ordered last-use times
+        os.utime(tmp_path / f"{store.name([i, 1])}.json", (old, old))
+        store._used[store.name([i, 1])] = old  # as a restart would read them
+    # The third state pushed the store over 250 bytes: the least recently used (the first) went.
+    assert len(store) == 2 and not store.has([0, 1]) and store.total_bytes == 200 and store.full
+    store.touch(store.name([1, 1]))  # used just now: the newest
+    store.add([3, 1], _write(b"y" * 100))
+    assert store.has([1, 1]) and store.has([3, 1]) and not store.has([2, 1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{store.name(t)}{ext}" for t in ([1, 1], [3, 1]) for ext in (".json", ".kv"))
+    # A restart under a smaller budget evicts at once, the oldest first.
+    again = PrefixStates(tmp_path, budget_bytes=150)
+    assert len(again) == 1 and again.has([3, 1])  # the last one written
+    assert not PrefixStates(tmp_path, budget_bytes=None).full

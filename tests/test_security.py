@@ -62,14 +62,14 @@ UNUSED_GRADIO_ROUTES = [
     ("POST", "/gradio_api/process_recording"), ("POST", "/gradio_api/upload"), ("GET", "/gradio_api/upload_progress"),
     ("POST", "/gradio_api/vibe-edit"), ("POST", "/gradio_api/undo-vibe-edit"), ("GET", "/gradio_api/vibe-code"),
     ("POST", "/gradio_api/vibe-code"), ("POST", "/gradio_api/vibe-starter-queries"),
-    ("POST", "/gradio_api/run/predict"), ("POST", "/gradio_api/api/predict"), ("POST", "/gradio_api/call/predict"),
+    ("POST", "/gradio_api/run/answer"), ("POST", "/gradio_api/api/predict"), ("POST", "/gradio_api/call/predict"),
     ("POST", "/gradio_api/call/v2/predict"), ("POST", "/gradio_api/component_server"),
     ("POST", "/gradio_api/stream/x1"), ("GET", "/gradio_api/stream/a/b/c/playlist.m3u8"),
     ("GET", "/gradio_api/file=/etc/hostname"), ("GET", "/gradio_api/file/etc/hostname"),
     ("GET", "/gradio_api/proxy=http://127.0.0.1:1/"), ("GET", "/gradio_api/custom_component/a/b/c/d"),
     ("GET", "/gradio_api/dev/reload"), ("GET", "/gradio_api/token"), ("GET", "/gradio_api/user"),
     ("GET", "/gradio_api/login_check"), ("GET", "/gradio_api/app_id"), ("GET", "/gradio_api/runs"),
-    ("GET", "/gradio_api/deep_link"), ("POST", "/login"), ("GET", "/logout"), ("GET", "/monitoring"),
+    ("GET", "/gradio_api/deep_link"), ("GET", "/gradio_api/startup-events"), ("POST", "/login"), ("GET", "/logout"), ("GET", "/monitoring"),
     ("GET", "/monitoring/summary"), ("GET", "/svelte/x.js"), ("GET", "/manifest.json"), ("GET", "/pwa_icon"),
 ]
 
@@ -94,6 +94,33 @@ def test_gradio_routes_the_ui_does_not_use_are_not_reachable(serve, method, path
                       headers={"Content-Type": "application/json"})
     assert r.status_code == 404, f"{method} {path}: {r.status_code} {r.text[:120]}"
     assert r.json()["error"]["code"] == "not_found"
+
+
+def test_gradios_file_route_is_open_only_for_its_own_cache(serve):
+    from gradio.utils import get_upload_folder
+
+    s = serve()
+    cache = get_upload_folder()
+    for path in (f"/gradio_api/file={cache}/../../etc/hostname", f"/gradio_api/file={cache}/0123456789abcdef01/../../x",
+                 f"/gradio_api/file={cache}/x/hostname", f"/gradio_api/file={cache}etc/hostname"):
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := sock.recv(4000):
+            reply += chunk
+        sock.close()
+        assert reply.startswith(b"HTTP/1.1 404") and b'"not_found"' in reply, path
+
+
+def test_the_answer_event_cannot_skip_the_queue(serve):
+    s = serve()
+    cfg = httpx.get(s.url + "/config", timeout=30).json()
+    send_id = next(c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id") == "jxa-send")
+    dep = next(d for d in cfg["dependencies"] if any(t[0] == send_id and t[1] == "click" for t in d["targets"]))
+    r = httpx.post(s.url + "/gradio_api/run/predict", timeout=30, json={
+        "data": [IP_QUESTION, None, None, None], "fn_index": dep["id"], "session_hash": "skipqueue1"})
+    assert r.status_code == 404
+    assert _records(s) == 0
 
 
 # ====================================================================== 2. staff password over Basic auth
@@ -165,6 +192,15 @@ def test_a_chunked_body_is_cut_off_at_the_limit_while_it_is_read(serve, path):
     assert sent < 16, f"{path}: the server read {sent} MB before answering {status}"
     assert status in (413, 0)
     assert httpx.get(s.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_a_chunked_upload_to_the_library_stops_at_the_document_limit(serve):
+    from assistant.corpus.read import MAX_BYTES
+
+    s = serve()
+    sent, status = _chunked_flood(s.port, "/insights/library/preview", total_mb=200,
+                                  content_type="multipart/form-data; boundary=x")
+    assert sent < MAX_BYTES / 2**20 + 16 and status in (413, 0), (sent, status)
 
 
 def test_a_declared_oversized_body_is_refused_before_it_is_sent(serve):

@@ -47,7 +47,8 @@ def test_build_writes_a_complete_index(built):
     seeds, index_dir, embedder, report = built
     assert report.built and report.documents == 5 and report.measures == 152
     assert report.embedded == report.chunks == embedder.passages
-    assert sorted(p.name for p in index_dir.iterdir()) == sorted([store.MANIFEST, *store.DATA_FILES])
+    # The index, and the measures' labels made from it (assistant.matching.labels).
+    assert sorted(p.name for p in index_dir.iterdir()) == sorted([store.MANIFEST, *store.DATA_FILES, "labels.json"])
     data = load_index(index_dir, embedder.id)
     assert len(data.measures) == 152 and len(data.chunks) == report.chunks
     assert data.vectors.shape == (report.chunks, FakeEmbedder.dim) and data.vectors.dtype == np.float32

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -79,18 +80,55 @@ class PrefixStates:
     (another llama.cpp build, a truncated file) is skipped and deleted.
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, budget_bytes: int | None = None):
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.budget_bytes = budget_bytes
         self._tokens: dict[str, tuple[int, ...]] = {}
+        self._bytes: dict[str, int] = {}
+        self._used: dict[str, float] = {}  # last use, kept as the sidecar's mtime across restarts
         for side in sorted(folder.glob("*.json")):
             try:
                 tokens = tuple(int(t) for t in json.loads(side.read_text())["tokens"])
             except (OSError, ValueError, KeyError, TypeError):
                 log.warning("ignoring unreadable prefix state %s", side.name)
                 continue
-            if side.with_suffix(".kv").exists():
+            kv = side.with_suffix(".kv")
+            if kv.exists():
                 self._tokens[side.stem] = tokens
+                self._bytes[side.stem] = kv.stat().st_size
+                self._used[side.stem] = side.stat().st_mtime
+        self._evict()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self._bytes.values())
+
+    @property
+    def full(self) -> bool:
+        """No room for another state without evicting one (filling in idle time stops here)."""
+        if self.budget_bytes is None or not self._bytes:
+            return False
+        typical = self.total_bytes / len(self._bytes)
+        return self.total_bytes + typical > self.budget_bytes
+
+    def touch(self, name: str) -> None:
+        """Mark a state as just used: it is the last to be evicted."""
+        if name in self._tokens:
+            self._used[name] = time.time()
+            with contextlib.suppress(OSError):
+                os.utime(self.folder / f"{name}.json", (self._used[name], self._used[name]))
+
+    def _evict(self, keep: str | None = None) -> None:
+        """Delete least-recently-used states until the store fits its budget."""
+        if self.budget_bytes is None:
+            return
+        for name in sorted(self._used, key=self._used.get):
+            if self.total_bytes <= self.budget_bytes:
+                return
+            if name != keep:
+                log.info("prefix state %s evicted (store over its %d MB budget)", name, self.budget_bytes >> 20)
+                self.discard(name)
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -125,9 +163,14 @@ class PrefixStates:
         side.write_text(json.dumps({"tokens": list(tokens)}))
         os.replace(side, self.folder / f"{name}.json")
         self._tokens[name] = tuple(tokens)
+        self._bytes[name] = self.path(name).stat().st_size
+        self._used[name] = time.time()
+        self._evict(keep=name)
 
     def discard(self, name: str) -> None:
         self._tokens.pop(name, None)
+        self._bytes.pop(name, None)
+        self._used.pop(name, None)
         for suffix in (".kv", ".json"):
             (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
 
@@ -153,7 +196,7 @@ class LlamaCppLLM:
     MIN_GAIN = 32
 
     def __init__(self, model_path, *, n_ctx: int = 4096, n_threads: int = 2, model_sha256: str = "",
-                 prefix_dir: Path | None = None):
+                 prefix_dir: Path | None = None, prefix_budget_bytes: int | None = None):
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - install problem
@@ -169,7 +212,7 @@ class LlamaCppLLM:
         self.prefixes: PrefixStates | None = None
         if prefix_dir is not None and self._format is not None:
             key = hashlib.sha256(f"{self.id}|{n_ctx}|{llama_cpp_version()}".encode()).hexdigest()[:16]
-            self.prefixes = PrefixStates(Path(prefix_dir) / key)
+            self.prefixes = PrefixStates(Path(prefix_dir) / key, prefix_budget_bytes)
 
     def _chat_formatter(self):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -223,7 +266,7 @@ class LlamaCppLLM:
         if self.prefixes is None:
             return False
         tokens, _ = self._prompt(messages)
-        if self.prefixes.has(tokens) or len(tokens) >= self.n_ctx:
+        if self.prefixes.has(tokens) or len(tokens) >= self.n_ctx or self.prefixes.full:
             return False
         import llama_cpp
 
@@ -314,6 +357,7 @@ class LlamaCppLLM:
             self._llm.n_tokens = 0
             self.prefixes.discard(name)
             return
+        self.prefixes.touch(name)
         self._llm.input_ids[: len(stored)] = stored
         self._llm.n_tokens = len(stored)
         self._llm._requires_eval = True  # the logits were not restored: the tail decode refreshes them
@@ -499,7 +543,7 @@ def _llama_cpp(arg: str, settings) -> LLM:
         identity = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
     prefix_dir = settings.cache_dir / "prefix-states" if settings.prefix_states else None
     return LlamaCppLLM(path, n_ctx=settings.llm_ctx, n_threads=settings.llm_threads, model_sha256=identity,
-                       prefix_dir=prefix_dir)
+                       prefix_dir=prefix_dir, prefix_budget_bytes=settings.prefix_budget_mb << 20)
 
 
 def _openai(arg: str, settings) -> LLM:

@@ -33,7 +33,8 @@ _ASCII_TO_CJK_PUNCT = {",": "，", ".": "。", ";": "；", ":": "：", "?": "？
 _CJK_PUNCT_CONTEXT = re.compile(f"(?<=[{CJK}”」》）])([,.;:?!])(?![0-9A-Za-z])")
 
 # Sentence ends after which a PDF line is a real paragraph end.
-_HEADING_START = re.compile(r"^\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+\.(?!\d))")
+_HEADING_START = re.compile(r"^\s*(?:[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+\.(?!\d)|"
+                            r"第[一二三四五六七八九十百零〇\d]+[章节節条條]|[（(]\d{1,2}[)）]|\d{1,2}、|附件)")
 
 
 # Every numbering style the parser knows, for readers that rejoin lines (PDF) before cleaning.

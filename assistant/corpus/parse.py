@@ -566,6 +566,14 @@ def _find_validity(meta: _Meta, lines: list[str], zh: bool) -> None:
 
 
 # ---------------------------------------------------------------- the whole document
+def _english_name(place, issued: date | None) -> str:
+    """What an English answer calls a Chinese document nobody has named in English: its place and date.
+    (The catalog's short_title_en gives a better name.)"""
+    where = f"{place.name_en} {'District' if place.level == 'district' else 'City'}" if place else "Chinese"
+    when = f" of {issued:%B %Y}" if issued else ""
+    return f"{where} policy{when} (Chinese text)"
+
+
 def _structure_error(source_file: str, lines: list[str]) -> CorpusError:
     shown = " | ".join(ln[:50] for ln in lines[:4])
     return CorpusError(
@@ -599,7 +607,7 @@ def parse_document(raw: str, source_file: str, entry: CatalogEntry | None = None
     if not title:
         raise CorpusError(f"{source_file}: no title in the text; give one (catalog.json \"title\", or --title)")
     title = to_simplified(title) if zh else title
-    issuer = (to_simplified(issuer) if zh else issuer) or ""
+    issuer = (to_simplified(issuer) if zh and issuer else issuer) or ""
     sha = hashlib.sha256(raw.encode("utf-8")).hexdigest()
     place = district_of(issuer, title)
     district = entry.district or (place.name_en if place else "")
@@ -623,7 +631,7 @@ def parse_document(raw: str, source_file: str, entry: CatalogEntry | None = None
         sha256=sha,
         language="zh" if zh else "en",
         title=title,
-        short_title_en=entry.short_title_en or title,
+        short_title_en=entry.short_title_en or (_english_name(place, meta.issued) if zh else title),
         short_title_zh=entry.short_title_zh or title,
         district=district,
         issuer=issuer,

@@ -30,7 +30,9 @@ def register(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="run the evaluation set and write a report to eval/reports/")
     p.add_argument("--set", dest="eval_set", type=Path, default=EVAL_SET)
     p.add_argument("--quick", action="store_true", help="the quick subset (items marked quick)")
-    p.add_argument("--only", choices=["retrieval", "answers", "all"], default="all")
+    p.add_argument("--only", choices=["retrieval", "answers", "match", "all"], default="all",
+                   help="'match': the policy health check's profiles alone (no model)")
+    p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="health-check profiles")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain baseline pipeline")
     p.add_argument("--compare", type=Path, help="an earlier report's JSON: show deltas against it")
     p.add_argument("--calibrate", action="store_true",
@@ -42,12 +44,18 @@ def register(sub, common) -> None:
                    help="model replies keyed by model, prompt and evidence hashes ('none' to disable)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full)")
-    p.add_argument("what", choices=["search", "answer", "server", "loadtest"],
+    p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full); "
+                                                      "match: the health check; library: a generated library at scale; "
+                                                      "server: the shared model server; loadtest: the deployment")
+    p.add_argument("what", choices=["search", "answer", "match", "library", "server", "loadtest"],
                    help="server: the shared model server with 1, 2, 4 slots against the in-process model; "
                         "loadtest: PostgreSQL, the model server, two replicas and nginx, one replica killed")
+    p.add_argument("--documents", type=int, default=500, help="generated documents (library bench)")
+    p.add_argument("--measures", type=int, default=20, help="measures per generated document (library bench)")
+    p.add_argument("--keep", type=Path, help="build the library bench here and keep it (default: a temporary folder)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench); questions (server)")
+    p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
     p.add_argument("--kiosks", type=int, default=10, help="simulated kiosks (loadtest)")
     p.add_argument("--questions", type=int, default=100, help="questions in all (loadtest)")
     p.add_argument("--budget-s", type=float, default=720.0,
@@ -58,7 +66,7 @@ def register(sub, common) -> None:
                        help="load, faults and hostile input against a real local server; prints the figures")
     p.add_argument("--fake", action="store_true",
                    help="fake-timed model (0.05 s per piece) and fake-lexical embedder: fast, for CI")
-    p.add_argument("--only", default="abcdefgh", help="which checks, e.g. 'ade' (default: all of abcdefgh)")
+    p.add_argument("--only", default="abcdefghi", help="which checks, e.g. 'ade' (default: all of abcdefghi)")
     p.add_argument("--sessions", type=int, help="(a) concurrent sessions (default 20 fake, 4 real)")
     p.add_argument("--per-session", type=int, help="(a) questions per session (default 5 fake, 2 real)")
     p.add_argument("--fault-questions", type=int, help="(c) questions per fault (default 6 fake, 3 real)")
@@ -90,6 +98,10 @@ def cmd_eval(args, settings) -> int:
     from .dataset import load_items
     from .runner import breakdown, retrieval_table, run_baseline, run_product, summarize
 
+    if args.only in ("match", "all"):
+        _eval_match(args, settings)
+        if args.only == "match":
+            return 0
     # Reproducible replies, and no timeouts from a busy machine: latency is measured by `jxa bench`.
     settings = settings.model_copy(update={"llm_temperature": 0.0, "llm_timeout_s": max(settings.llm_timeout_s, 300.0)})
     embedder = get_embedder(settings.embedder)
@@ -156,6 +168,16 @@ def cmd_eval(args, settings) -> int:
     return 0
 
 
+def _eval_match(args, settings) -> None:
+    from . import match_eval
+
+    result = match_eval.run(settings, args.out / "match", args.profiles)  # beside, not among, the question reports
+    print("policy health check (profiles; the test split is never tuned on)")
+    print(match_eval.table(result))
+    missed = match_eval.missed_targets(result["test"])
+    print("test split targets: " + ("all met" if not missed else "missed: " + ", ".join(missed)))
+
+
 def _print_retrieval(table: dict) -> None:
     print("\nretrieval (answerable items)")
     print(f"{'mode':8} {'part':16} {'n':>4} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8}")
@@ -177,6 +199,21 @@ def _print_headline(report: dict) -> None:
 
 def cmd_bench(args, settings) -> int:
     from . import metrics as M
+
+    if args.what == "match":
+        from ..matching.commands import cmd_bench_match
+
+        return cmd_bench_match(args, settings)
+
+    if args.what == "library":
+        from . import scale
+
+        bar = _bar("embedding")
+        result = scale.run(settings, args.documents, args.measures, rounds=args.rounds, keep=args.keep,
+                           progress=bar)
+        bar.close()
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0
 
     if args.what in ("server", "loadtest"):
         from . import scaleout

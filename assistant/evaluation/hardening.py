@@ -11,6 +11,8 @@ Each check returns a Figure (what was measured, and what failed) and the command
   (f) an index build SIGKILLed at five stages: the previous index still loads, unchanged
   (g) sequential requests: resident memory growth per request
   (h) a consultation-record writer SIGKILLed after commits: no committed record lost
+  (i) the outside probe's attacks (probes.py): unused Gradio routes, password guessing, chunked
+      bodies, cross-site questions, personal data kept, and the low findings
 
 With --fake the model is `fake-timed` (defined here, registered like the real backends) and the
 embedder `fake-lexical`; without it the real default models run, on fewer requests. The corpus is
@@ -1317,7 +1319,13 @@ def records_kill_check(rig: Rig, kill_after: tuple[int, ...] = (1, 7, 50, 200, 6
 
 
 # ====================================================================== the command
-CHECKS = "abcdefgh"
+CHECKS = "abcdefghi"
+
+
+def _probe_check(rig: Rig) -> Figure:
+    from .probes import probe_check  # its own module: it imports the rig from here
+
+    return probe_check(rig)
 
 
 def run_checks(rig: Rig, only: str = CHECKS, *, sessions: int = 20, per_session: int = 5, probes: int | None = None,
@@ -1331,6 +1339,7 @@ def run_checks(rig: Rig, only: str = CHECKS, *, sessions: int = 20, per_session:
         "f": lambda: index_kill_check(rig),
         "g": lambda: memory_check(rig, requests),
         "h": lambda: records_kill_check(rig),
+        "i": lambda: _probe_check(rig),
     }
     figures = []
     for key in only:

@@ -17,6 +17,7 @@ from ..corpus.chunk import chunk_measures
 from ..corpus.clean import to_simplified
 from ..corpus.parse import ParsedDocument, parse_document
 from ..errors import CorpusError
+from ..matching.labels import read_stored, write_labels
 from ..types import Chunk
 from . import store
 from .embedders import Embedder
@@ -185,7 +186,9 @@ def build_index(
     measures = [m for p in parsed for m in p.measures]
     manifest = store.read_manifest(index_dir)
     if not force and manifest and manifest.get("fingerprint") == fp and store.files_intact(index_dir, manifest):
+        write_labels(index_dir, seeds_dir, [p.document for p in parsed], measures)  # the vocabulary may have changed
         return BuildReport(False, len(parsed), len(measures), manifest.get("chunks", 0), 0, quarantined)
+    previous_labels = read_stored(index_dir)
     bridge = {k: bridge_text(v) for k, v in load_bridge(seeds_dir).items()}
     chunks = [c for p in parsed for c in chunk_measures(p.document, list(p.measures), bridge)]
     reuse = {} if force else _reusable_vectors(index_dir, embedder.id)
@@ -202,6 +205,7 @@ def build_index(
     vectors = np.vstack(rows).astype(np.float32) if rows else vectors
     store.crash_point("embedded")
     store.write_index(index_dir, [p.document for p in parsed], measures, chunks, vectors, embedder.id, fp, hnsw)
+    write_labels(index_dir, seeds_dir, [p.document for p in parsed], measures, previous_labels)
     log.info("index built: %d documents, %d measures, %d chunks, %d embedded", len(parsed), len(measures),
              len(chunks), len(todo))
     return BuildReport(True, len(parsed), len(measures), len(chunks), len(todo), quarantined)

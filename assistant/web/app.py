@@ -17,7 +17,7 @@ from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
 from ..corpus.read import MAX_BYTES as MAX_DOCUMENT_BYTES  # noqa: E402
 from ..records import open_records  # noqa: E402
-from . import api, clients, insights_page  # noqa: E402
+from . import api, clients, health_check, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
 from .guard import Guard  # noqa: E402
 from .reload import IndexWatcher  # noqa: E402
@@ -83,6 +83,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
         "/insights/login": insights_page.LOGIN_MAX_BODY, "/insights/logout": 1024,
         # a document upload: the reader's own limit plus the multipart envelope
         "/insights/library/preview": MAX_DOCUMENT_BYTES + 64_000})
+    ctx.health = health_check.HealthCheckWeb(ctx)
+    app.include_router(health_check.build_router(ctx, ctx.health))
     app.include_router(api.build_router(ctx))
     app.include_router(insights_page.build_router(ctx))
     app.include_router(clients.build_router(settings, ctx.identity))
@@ -90,7 +92,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None, *, kiosk:
     demo, css = build_ui(ctx)
     # Enough Gradio queue for everyone the worker could take plus a margin; the worker, not this
     # number, is what keeps two generations from running at once.
-    demo.queue(max_size=4 * (settings.queue_size + 1) + 8, default_concurrency_limit=1)
+    # api_open=False: the answer event is reachable only through the queue, not run/predict.
+    demo.queue(max_size=4 * (settings.queue_size + 1) + 8, default_concurrency_limit=1, api_open=False)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
     return gr.mount_gradio_app(app, demo, path="/", footer_links=[], run_history=False, show_error=False,

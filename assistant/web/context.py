@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..answering.assistant import Assistant
 from ..config import Settings
@@ -66,6 +67,7 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.identity = ClientIdentity(self.settings)
+    health: Any = None  # the policy health check (web.health_check.HealthCheckWeb), set by create_app
 
     @property
     def ready(self) -> bool:

@@ -22,18 +22,19 @@ from .clients import ClientIdentity
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-# Our own routes; under /api, /v1 and /insights the product answers unknown paths itself with a 404.
+# Our own routes; under these prefixes the product answers unknown paths itself with a 404.
 OWN_EXACT = {"/healthz", "/readyz", "/insights", "/insights/login", "/insights/logout", "/insights/gaps.csv",
              "/kiosk/enroll"}
-OWN_PREFIXES = ("/api/", "/v1/", "/insights/")
+OWN_PREFIXES = ("/api/", "/v1/", "/insights/", "/report/")
 
 # Gradio 6's routes that the chat page calls (watched in the browser tests, which fail on any
 # request this list refuses), by method. Everything else Gradio serves is refused.
 GRADIO_ROUTES: dict[str, re.Pattern] = {
     "GET": re.compile(r"/|/config/?|/theme\.css|/favicon\.ico|/robots\.txt|/(?:assets|static)/[^?]+"
-                      r"|/gradio_api/(?:queue/data|heartbeat/[A-Za-z0-9_-]+|startup-events|theme\.css)"),
+                      r"|/gradio_api/(?:queue/data|heartbeat/[A-Za-z0-9_-]+)"),
     "HEAD": re.compile(r"/"),
-    "POST": re.compile(r"/gradio_api/(?:queue/join|cancel)"),
+    # run/predict carries the events set up with queue=False (language switch, sources, thumbs).
+    "POST": re.compile(r"/gradio_api/(?:queue/join|cancel|run/predict)"),
 }
 
 GRADIO_BODY_LIMIT = 256_000
@@ -43,11 +44,21 @@ SECURITY_HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b
 FRAME_POLICY = b"frame-ancestors 'none'"
 
 
-def allowed(method: str, path: str) -> bool:
+def gradio_outputs() -> re.Pattern:
+    """A file the app itself handed to the page (the health check's report download): Gradio copies
+    it into its cache as CACHE/HASH/NAME and serves it through file=. Nothing else under file=."""
+    from gradio.utils import get_upload_folder
+
+    return re.compile(r"/gradio_api/file=" + re.escape(get_upload_folder().rstrip("/")) + r"/[0-9a-f]{16,}/[^/\\]+")
+
+
+def allowed(method: str, path: str, outputs: re.Pattern | None = None) -> bool:
     if path in OWN_EXACT or path.startswith(OWN_PREFIXES) or method == "OPTIONS":
         return True
     pattern = GRADIO_ROUTES.get(method)
-    return bool(pattern and pattern.fullmatch(path))
+    if pattern and pattern.fullmatch(path):
+        return True
+    return method in ("GET", "HEAD") and outputs is not None and ".." not in path and bool(outputs.fullmatch(path))
 
 
 class Guard:
@@ -63,6 +74,7 @@ class Guard:
         self.limits = limits
         self.origins = set(settings.cors_origin_list)
         self.identity = ClientIdentity(settings)
+        self.outputs = gradio_outputs()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "websocket":  # nothing here speaks websocket
@@ -74,7 +86,7 @@ class Guard:
         send = self._with_headers(send)
         method, path = scope["method"], scope["path"]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if not allowed(method, path):
+        if not allowed(method, path, self.outputs):
             await _error(send, 404, "not_found", f"no endpoint {path}")
             return
         if method not in SAFE_METHODS and not self._same_site(headers, scope):
@@ -110,8 +122,8 @@ class Guard:
         origin = origin.strip().rstrip("/")
         if origin in self.origins:
             return True
-        if origin == "null":  # a sandboxed frame or a file: page
-            return False
+        if origin == "null":  # a sandboxed frame, a file: page, or a page sending no referrer
+            return headers.get("sec-fetch-site") == "same-origin"
         host = headers.get("host", "")
         peer = scope["client"][0] if scope.get("client") else None
         if self.identity.trusted(peer) and headers.get("x-forwarded-host"):

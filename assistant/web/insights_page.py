@@ -33,7 +33,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # with no-referrer a browser's form posts say "Origin: null"
     "Cache-Control": "no-store",
 }
 
@@ -127,6 +127,9 @@ class StaffAuth:
                 return False
             self._tokens[token] = (expiry, now)
         return True
+
+    def authorized(self, request: Request) -> bool:
+        return self.check(request).ok
 
     def check(self, request: Request) -> Verdict:
         """A request to a staff page: its login token, or its Basic credentials."""
@@ -302,6 +305,17 @@ def insights_html(ins: Insights, days: int) -> str:
         out.append("</table>")
     else:
         out.append("<p>No unanswered policy questions in this period.</p>")
+    out.append(f'<h2>Policy health checks <small>({ins.health_checks} made; the profiles that found nothing '
+               'that applies)</small></h2>')
+    if ins.health_gaps:
+        out.append('<table id="health-gaps"><tr><th>#</th><th>Profile</th><th>Times</th><th>May apply</th>'
+                   "<th>Last checked</th></tr>")
+        for n, g in enumerate(ins.health_gaps, 1):
+            out.append(f'<tr><td class="n">{n}</td><td>{e(g.profile)}</td><td class="n">{g.count}</td>'
+                       f'<td class="n">{g.may_apply}</td><td>{g.last_checked.astimezone():%Y-%m-%d %H:%M}</td></tr>')
+        out.append("</table>")
+    else:
+        out.append("<p>No health check came back empty in this period.</p>")
     if ins.comments:
         out.append('<h2>Recent comments</h2><table id="comments"><tr><th></th><th>Comment</th><th>Question</th>'
                    "<th>When</th></tr>")

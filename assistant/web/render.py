@@ -46,7 +46,21 @@ def is_expired(doc: Document, today: date) -> bool:
     return bool(doc.valid_until and doc.valid_until < today)
 
 
-def measure_html(n: int | None, measure: Measure, doc: Document, today: date, lang: str) -> str:
+def labels_html(labels, vocab, lang: str) -> str:
+    """A measure's labels in one line (kind of support, who it is for, where), each from its words."""
+    if labels is None or vocab is None:
+        return ""
+    e = html.escape
+    kinds = [vocab.label("kind", k, lang) for k in labels.kinds]
+    who = list(dict.fromkeys(vocab.label(b.category, b.key, lang) for o in labels.offers for b in o.beneficiaries))
+    where = list(dict.fromkeys(p.key for o in labels.offers for p in o.places))
+    parts = [("labels_kind", kinds), ("labels_for", who), ("labels_where", where)]
+    shown = [f'<span class="jxa-label-{key[7:]}">{e(t(lang, key))}: {e(", ".join(vals))}</span>'
+             for key, vals in parts if vals]
+    return f'<p class="jxa-labels">{" · ".join(shown)}</p>' if shown else ""
+
+
+def measure_html(n: int | None, measure: Measure, doc: Document, today: date, lang: str, labels_line: str = "") -> str:
     """The full text of a measure with its document's metadata; every value escaped.
 
     The text comes right after the document line, so it is on screen without scrolling; the long
@@ -71,7 +85,7 @@ def measure_html(n: int | None, measure: Measure, doc: Document, today: date, la
     number = f'<span class="jxa-n">[{n}]</span> ' if n is not None else ""
     cls = "jxa-measure jxa-measure-expired" if expired else "jxa-measure"
     return (f'<article class="{cls}" data-measure="{e(measure.measure_id)}">'
-            f'<h3>{number}{e(measure.label or measure.title)}</h3><dl>{meta}</dl>'
+            f'<h3>{number}{e(measure.label or measure.title)}</h3>{labels_line}<dl>{meta}</dl>'
             f'<div class="jxa-measure-text">{body}</div><dl class="jxa-more">{more}</dl></article>')
 
 

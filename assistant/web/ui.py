@@ -17,7 +17,8 @@ from gradio.components.textbox import InputHTMLAttributes
 
 from ..errors import AssistantError, InputError
 from .context import WebContext, new_session_id
-from .render import chip_label, measure_html, safe_markdown, starter_questions
+from .health_check import build_section as build_health_section
+from .render import chip_label, labels_html, measure_html, safe_markdown, starter_questions
 from .texts import LANGUAGES, t
 from .worker import END, Overloaded, Starting
 
@@ -131,6 +132,12 @@ class ChatUI:
         return {"n": n, "measure_id": measure_id, "label": m.label or m.title,
                 "expired": bool(doc.valid_until and doc.valid_until < today)}
 
+    def _labels_line(self, measure_id: str, lang: str) -> str:
+        if self.ctx.health is None:
+            return ""
+        lib = self.ctx.health.matcher.library
+        return labels_html(lib.labels.labels.get(measure_id), lib.vocabulary, lang)
+
     # ---------------------------------------------------------------- handlers
     def answer(self, question: str, turns: list[dict], session_id: str, lang: str, request: gr.Request | None = None):
         """Stream one answer. Yields (chat, turns, session, last_active, input box, ask button)."""
@@ -239,7 +246,8 @@ class ChatUI:
         except (ValueError, IndexError, KeyError, TypeError):
             return gr.skip(), gr.skip(), time.time()
         m = self.measures[source["measure_id"]]
-        html = measure_html(source["n"], m, self.documents[m.doc_id], self.ctx.settings.effective_today(), lang)
+        html = measure_html(source["n"], m, self.documents[m.doc_id], self.ctx.settings.effective_today(), lang,
+                            self._labels_line(m.measure_id, lang))
         return gr.update(visible=True), html, time.time()
 
     def like(self, turns: list[dict], lang: str, evt: gr.LikeData):
@@ -347,6 +355,8 @@ class ChatUI:
                                  html_attributes=InputHTMLAttributes(autocomplete="off", enterkeyhint="send"))
                 send = gr.Button(t(lang0, "send"), variant="primary", scale=1, elem_id="jxa-send")
                 new = gr.Button(t(lang0, "new"), elem_id="jxa-new", variant="secondary", scale=1)
+            if self.ctx.health is not None:
+                build_health_section(self.ctx, self.ctx.health, lang0, session, lang, chat_box=box)
             # One question at a time per visitor; across visitors the InferenceWorker queues.
             # The Gradio limit only needs to let as many through as the worker's queue can hold,
             # so a visitor who would not fit gets the friendly "busy" message from the worker.
