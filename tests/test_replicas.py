@@ -122,3 +122,29 @@ def test_a_stalled_model_server_costs_a_bounded_wait_and_overload_is_503(fake_se
         for s in held:
             s.close()
         listener.close()
+
+
+def test_compose_file_names_real_settings_commands_and_upstreams():
+    """Every JXA_ variable in deploy/compose.yaml is a setting, every command a jxa sub-command, and
+    nginx's upstreams are the compose file's app services."""
+    import re
+
+    import yaml
+
+    from assistant.cli import build_parser
+    from assistant.config import Settings
+    from assistant.evaluation.scaleout import ROOT
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"db", "model", "app1", "app2", "proxy"} <= set(services)
+    commands = set(build_parser()._subparsers._group_actions[0].choices)
+    for name, service in services.items():
+        for key in service.get("environment", {}):
+            if key.startswith("JXA_"):
+                assert key[4:].lower() in Settings.model_fields, f"{name}: {key} is not a setting"
+        command = service.get("command")
+        if command and command[0].endswith("jxa"):
+            assert command[1] in commands, f"{name}: jxa {command[1]} does not exist"
+    upstreams = set(re.findall(r"server (\w+):7860", (ROOT / "deploy" / "nginx.conf").read_text()))
+    assert upstreams == {n for n in services if n.startswith("app")}
