@@ -338,3 +338,11 @@ def test_report_shows_both_splits_lists_off_topic_refusals_and_gates_on_test(fak
     # A gate over a run without test items says so instead of passing.
     assert main(["eval", *common, "--split", "calibration", "--gate", "--thresholds", str(thresholds)]) == 1
     assert "has no test items" in capsys.readouterr().err
+
+
+def test_every_threshold_says_which_split_and_run_it_came_from():
+    thresholds = json.loads((ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
+    for level in ("quick", "full"):
+        for metric, rule in thresholds[level].items():
+            assert ("min" in rule) != ("max" in rule), metric
+            assert rule.get("split") and rule.get("run"), f"{level}.{metric} lacks its split or run"
