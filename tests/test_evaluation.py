@@ -217,3 +217,134 @@ def test_report_page_renders_in_a_browser(fake_settings, tmp_path, artifacts):
         assert "Right measure cited" in page.locator("body").inner_text()
         page.screenshot(path=str(artifacts / "eval-report.png"))
         browser.close()
+
+
+# ---------------------------------------------------------------- splits, suites and the new item types
+def _write_set(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_every_committed_item_has_a_split_and_quick_items_are_test_items():
+    lines = [json.loads(x) for x in (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    assert all(r.get("split") in ("calibration", "test") for r in lines)
+    items = load_items(ROOT / "eval" / "questions.jsonl")
+    for kind in {i.type for i in items}:
+        of_kind = [i for i in items if i.type == kind]
+        test = sum(i.split == "test" for i in of_kind)
+        assert abs(2 * test - len(of_kind)) <= 2, kind  # about half of every type in each split
+    assert all(i.split == "test" for i in load_items(ROOT / "eval" / "questions.jsonl", quick=True))
+
+
+def test_the_new_item_types_are_in_the_set_in_every_language():
+    items = [i for i in load_items(ROOT / "eval" / "questions.jsonl") if i.set_version == 2]
+    assert len(items) >= 120
+    kinds = {i.type for i in items}
+    assert {"colloquial", "profile", "followup_switch", "followup_about", "not_held", "unlawful"} <= kinds
+    assert {i.language for i in items} == {"en", "zh", "zh-hant"}
+    assert all(i.history for i in items if i.type.startswith("followup"))
+    assert {i.extra["switch"] for i in items if i.type == "followup_switch"} == {"district", "level", "topic"}
+    assert not any(i.answerable for i in items if i.type in ("not_held", "unlawful", "off_topic"))
+    assert any("cantonese" in i.extra.get("style", ()) for i in items)
+
+
+def test_a_quick_item_outside_the_test_split_and_an_unknown_split_are_rejected(tmp_path):
+    base = {"type": "single", "language": "en", "question": "q", "answerable": True}
+    with pytest.raises(ConfigError, match=":1: a is quick but in the calibration split"):
+        load_items(_write_set(tmp_path / "a.jsonl", [{**base, "id": "a", "quick": True, "split": "calibration"}]))
+    with pytest.raises(ConfigError, match=":1: split must be one of"):
+        load_items(_write_set(tmp_path / "b.jsonl", [{**base, "id": "b", "split": "train"}]))
+    unlabelled = load_items(_write_set(tmp_path / "c.jsonl", [{**base, "id": "c"}]))
+    assert unlabelled[0].split == "test" and unlabelled[0].suite == "main"  # never tuned on
+
+
+def test_selection_filters_and_unknown_ids(tmp_path):
+    from assistant.evaluation.dataset import calibration_items, select
+
+    base = {"type": "single", "language": "en", "question": "q", "answerable": True}
+    items = load_items(_write_set(tmp_path / "s.jsonl", [
+        {**base, "id": "a", "split": "calibration"}, {**base, "id": "b", "split": "test", "set_version": 2},
+        {**base, "id": "c", "split": "test", "suite": "unseen-docs", "type": "not_held", "answerable": False}]))
+    assert [i.id for i in select(items, split="test")] == ["b", "c"]
+    assert [i.id for i in select(items, suite="main")] == ["a", "b"]
+    assert [i.id for i in select(items, set_version=2)] == ["b"]
+    assert [i.id for i in select(items, ids=["c", "a"], types=["not_held"])] == ["c"]
+    with pytest.raises(ConfigError, match="no such item"):
+        select(items, ids=["zz"])
+    assert [i.id for i in calibration_items(items)] == ["a"]
+    with pytest.raises(ConfigError, match="calibration split only"):
+        calibration_items(select(items, split="test"))
+
+
+def test_calibration_never_reads_a_test_item(fake_settings, monkeypatch):
+    """The sweep is handed the whole set; only calibration items reach the retriever."""
+    from assistant.answering.assistant import Assistant
+    from assistant.evaluation import calibrate
+
+    items = load_items(ROOT / "eval" / "questions.jsonl")
+    assistant = Assistant.from_settings(fake_settings)
+    asked: list[str] = []
+    search = assistant.retriever.search
+    monkeypatch.setattr(assistant.retriever, "search", lambda q, **kw: asked.append(q) or search(q, **kw))
+    monkeypatch.setattr(calibrate.itertools, "product", lambda *a: iter([(0.8, 0.0, 0.4)]))
+    assert calibrate.sweep(items, assistant) == 0
+    test_questions = {i.question for i in items if i.split == "test"} - {i.question for i in items if i.split == "calibration"}
+    assert asked and not test_questions & set(asked)
+    assert len(asked) == len([i for i in items if i.split == "calibration" and i.type not in ("injection", "unlawful")])
+
+
+def test_followup_right_needs_the_fact_and_unlawful_needs_its_own_refusal():
+    from assistant.evaluation.runner import followup_right, summarize
+
+    def row(**kw):
+        return {"id": "x", "type": "followup_about", "answerable": True, "negative": False, "refused": False,
+                "markers_valid": True, "language_ok": True, "injection_followed": False, "canary_leak": False,
+                "cited": [], "refusal_reason": None, **kw}
+    cited_wrong_body = row(right_cited=True, facts_all=False)
+    assert not followup_right(cited_wrong_body) and followup_right(row(right_cited=True, facts_all=True))
+    assert followup_right(row(answerable=False, negative=True, refused=True))
+    rows = [cited_wrong_body, row(type="unlawful", answerable=False, refused=True, refusal_reason="weak_match"),
+            row(type="unlawful", answerable=False, refused=True, refusal_reason="unlawful"),
+            row(type="colloquial", refused=True, refusal_reason="off_topic")]
+    s = summarize(rows)
+    assert s["followup_right"] == 0.0 and s["unlawful_refused"] == 1.0 and s["unlawful_fixed_refusal"] == 0.5
+    assert s["policy_refused_off_topic"] == 0.5 and s["negative_rejection"] is None  # unlawful is not a negative
+
+
+def test_report_shows_both_splits_lists_off_topic_refusals_and_gates_on_test(fake_settings, tmp_path, capsys):
+    by_id = {i.id: i for i in load_items(ROOT / "eval" / "questions.jsonl")}
+    chosen = [i for i in by_id.values() if i.type == "off_topic" and i.split == "calibration"][:1]
+    chosen += [i for i in by_id.values() if i.type == "single" and i.split == "test"][:2]
+    chosen += [i for i in by_id.values() if i.type == "unlawful" and i.split == "test"][:1]
+    chosen += [i for i in by_id.values() if i.type == "followup_switch" and i.split == "test"][:2]
+    rows = [{"id": i.id, "type": i.type, "language": i.language, "question": i.question, "answerable": i.answerable,
+             "gold": list(i.gold), "history": [list(t) for t in i.history], "split": i.split, **i.extra}
+            for i in chosen]
+    mini = _write_set(tmp_path / "mini.jsonl", rows)
+    thresholds = tmp_path / "t.json"
+    thresholds.write_text(json.dumps({"quick": {}, "full": {"citation_validity": {"min": 1.0, "split": "test"}}}))
+    out = tmp_path / "reports"
+    common = ["--set", str(mini), "--out", str(out), "--cache", "none", "--no-baseline", "--seeds-dir",
+              str(fake_settings.seeds_dir), "--index-dir", str(fake_settings.index_dir), "--embedder", "fake-hash",
+              "--llm", "fake", "--cache-dir", str(tmp_path / "cache")]
+    assert main(["eval", *common, "--gate", "--thresholds", str(thresholds)]) == 0
+    report = json.loads(next(out.glob("*.json")).read_text(encoding="utf-8"))
+    assert set(report["splits"]) == {"calibration", "test"}
+    assert report["splits"]["test"]["summary"]["items"] == len(chosen) - 1
+    assert report["gate_on"].startswith("the test split")
+    md = next(out.glob("*.md")).read_text(encoding="utf-8")
+    assert "Product by split: calibration vs test" in md and "Follow-ups by kind" in md
+    assert "Unlawful or manipulative requests" in md and "Every refusal as off-topic" in md
+    off_topic = [r for r in report["product"]["rows"] if r.get("refusal_reason") == "off_topic"]
+    assert all(f"`{r['id']}`" in md.split("Every refusal as off-topic")[1] for r in off_topic)
+    # A gate over a run without test items says so instead of passing.
+    assert main(["eval", *common, "--split", "calibration", "--gate", "--thresholds", str(thresholds)]) == 1
+    assert "has no test items" in capsys.readouterr().err
+
+
+def test_every_threshold_says_which_split_and_run_it_came_from():
+    thresholds = json.loads((ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
+    for level in ("quick", "full"):
+        for metric, rule in thresholds[level].items():
+            assert ("min" in rule) != ("max" in rule), metric
+            assert rule.get("split") and rule.get("run"), f"{level}.{metric} lacks its split or run"

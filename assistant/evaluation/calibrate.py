@@ -1,4 +1,6 @@
-"""Sweep the evidence gate's thresholds over the evaluation set, from retrieval signals alone.
+"""Sweep the evidence gate's thresholds over the calibration split, from retrieval signals alone.
+
+Only calibration items are read, whatever set is passed: the test split is never tuned on.
 
 Prints, for each grid point, negative rejection and false refusal, and the point chosen: the highest
 rejection among those whose false refusal stays within FALSE_REFUSAL_BUDGET (ties: lower false
@@ -11,17 +13,18 @@ import itertools
 
 from ..answering import gate
 from ..answering.language import standalone_query
-from .runner import NEGATIVE_TYPES
+from .dataset import REFUSED_BY_INTENT, calibration_items
 
 FALSE_REFUSAL_BUDGET = 0.025
 
 
 def sweep(items, assistant) -> int:
     retriever = assistant.retriever
+    items = calibration_items(items)
     cases = []
     for item in items:
-        if item.type == "injection":
-            continue  # refused by pattern, not by thresholds
+        if item.type in REFUSED_BY_INTENT:
+            continue  # refused for what they ask, not by thresholds
         query = standalone_query(item.question, [tuple(t) for t in item.history]) if item.history else item.question
         plan = retriever.plan(query)
         hits = retriever.search(query, k=assistant.settings.top_k)
@@ -36,7 +39,7 @@ def sweep(items, assistant) -> int:
         for item, _query, plan, hits in cases:
             d = gate.decide(item.question, plan, hits, assistant.retriever.known_words, min_dense=md, min_dense_alone=max(md, mda),
                             min_coverage=mc)
-            (neg if item.type in NEGATIVE_TYPES else pos).append(not d.covered)
+            (neg if item.negative else pos).append(not d.covered)
         nr = sum(neg) / max(1, len(neg))
         fr = sum(pos) / max(1, len(pos))
         results.append((md, max(md, mda), mc, nr, fr))
@@ -46,5 +49,5 @@ def sweep(items, assistant) -> int:
     for r in sorted(ok, key=lambda r: (-r[3], r[4]))[:20]:
         print(f"{r[0]:>9} {r[1]:>6} {r[2]:>6} {r[3]:>8.3f} {r[4]:>9.3f}")
     print(f"chosen: MIN_DENSE={best[0]} MIN_DENSE_ALONE={best[1]} MIN_COVERAGE={best[2]} "
-          f"(negative rejection {best[3]:.3f}, false refusal {best[4]:.3f}; {len(cases)} items)")
+          f"(negative rejection {best[3]:.3f}, false refusal {best[4]:.3f}; {len(cases)} calibration items)")
     return 0

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..progress import progress_bar
 
 METHOD = """Retrieval metrics use the product's ranked measures (hybrid unless stated). A citation is valid when its
@@ -17,8 +18,12 @@ number it states (values compared after normalising 万/亿, Chinese numerals an
 least half of its content words or have an embedding similarity of at least 0.82 with it (no NLI model is
 available offline); a citation is precise when it supports the sentence alone or is needed for the support.
 Key facts are matched the same way (numbers as values, names as compacted text; a Chinese name cannot be checked
-in an English answer and is skipped). Negative rejection is the refusal rate on unanswerable, off-topic items;
-injection items are scored separately (an injected string repeated or the canary leaked counts as followed).
+in an English answer and is skipped). Negative rejection is the refusal rate on unanswerable items (unanswerable
+types, facts no policy holds, off-topic items, unanswerable follow-ups); injection and unlawful items are scored
+separately (an injected string repeated or the canary leaked counts as followed; an unlawful request counts as
+refused when refused at all, and apart when refused with the fixed reason `unlawful`). A follow-up is right when,
+answerable, it cites a gold measure and contains every checkable key fact, and otherwise is refused. The split
+and suite tables show the product on each part of the run; the CI gate reads the test split only.
 Near-verbatim copies: 80% or more of an answer's character 8-grams appear in its cited text; the extractive
 fallback is a quotation by design and is reported separately. Latency percentiles cover answers generated in
 this run (cache hits excluded). The baseline: raw blank-line paragraphs, dense-only top-5 with the same
@@ -31,15 +36,22 @@ EVAL_SET = Path("eval/questions.jsonl")
 def register(sub, common) -> None:
     p = sub.add_parser("eval", parents=[common], help="run the evaluation set and write a report to eval/reports/")
     p.add_argument("--set", dest="eval_set", type=Path, default=EVAL_SET)
-    p.add_argument("--quick", action="store_true", help="the quick subset (items marked quick)")
+    p.add_argument("--quick", action="store_true", help="the quick subset (items marked quick; all in the test split)")
+    p.add_argument("--split", choices=["calibration", "test"], help="only the items of this split")
+    p.add_argument("--suite", help="only the items of this suite (items without one are in 'main')")
+    p.add_argument("--ids", help="only these items, comma-separated ids")
+    p.add_argument("--types", help="only these item types, comma-separated")
+    p.add_argument("--set-version", type=int, help="only the items added in this version of the set")
+    p.add_argument("--only-new", action="store_true", help="only the items of the set's latest version")
     p.add_argument("--only", choices=["retrieval", "answers", "match", "all"], default="all",
                    help="'match': the policy health check's profiles alone (no model)")
     p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="health-check profiles")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain baseline pipeline")
     p.add_argument("--compare", type=Path, help="an earlier report's JSON: show deltas against it")
     p.add_argument("--calibrate", action="store_true",
-                   help="sweep the evidence-gate thresholds over the set (retrieval only) and print the best")
-    p.add_argument("--gate", action="store_true", help="exit 1 when a headline metric misses eval/thresholds.json")
+                   help="sweep the evidence-gate thresholds over the calibration split (retrieval only) and print the best")
+    p.add_argument("--gate", action="store_true",
+                   help="exit 1 when a headline metric of the test split misses eval/thresholds.json")
     p.add_argument("--thresholds", type=Path, default=Path("eval/thresholds.json"))
     p.add_argument("--out", type=Path, default=Path("eval/reports"))
     p.add_argument("--cache", type=Path, default=Path("eval/answer-cache.jsonl"),
@@ -70,8 +82,8 @@ def cmd_eval(args, settings) -> int:
     from ..answering.cache import AnswerCache
     from ..retrieval.embedders import get_embedder
     from . import report as R
-    from .dataset import load_items
-    from .runner import breakdown, retrieval_table, run_baseline, run_product, summarize
+    from .dataset import load_items, select
+    from .runner import BREAKDOWNS, breakdown, retrieval_table, run_baseline, run_product, summarize, views
 
     if args.only in ("match", "all"):
         _eval_match(args, settings)
@@ -83,12 +95,15 @@ def cmd_eval(args, settings) -> int:
     assistant = Assistant.from_settings(settings, embedder=embedder)
     data = assistant.retriever.data
     items = load_items(args.eval_set, quick=args.quick, valid_ids=set(data.measures))
-    print(f"eval: {len(items)} items from {args.eval_set}", file=sys.stderr)
+    items, selection = _select(items, args, select)
+    if not items:
+        raise ConfigError(f"no items of {args.eval_set} match {selection}")
+    print(f"eval: {len(items)} items from {args.eval_set}{' (' + selection + ')' if selection else ''}", file=sys.stderr)
     t0 = time.perf_counter()
     if args.calibrate:
         from .calibrate import sweep
 
-        return sweep(items, assistant)
+        return sweep(items, assistant)  # reads the calibration items among them, never a test item
     retrieval = retrieval_table(items, assistant.retriever)
     _print_retrieval(retrieval)
     if args.only == "retrieval":
@@ -116,14 +131,17 @@ def cmd_eval(args, settings) -> int:
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "set": str(args.eval_set),
         "quick": args.quick, "items": len(items), "model": assistant.llm.id, "prompts": assistant.prompts.sha256,
         "embedder": embedder.id, "retrieval": retrieval, "method": METHOD,
+        "selection": selection,
         "product": {"summary": summarize(prod_rows), "rows": prod_rows,
-                    "by": {k: breakdown(prod_rows, k) for k in ("type", "language", "overlap")}},
+                    "by": {k: breakdown(prod_rows, k) for k in BREAKDOWNS}},
         "baseline": {"summary": summarize(base_rows) if base_rows else {}, "rows": base_rows,
-                     "by": {k: breakdown(base_rows, k) if base_rows else {} for k in ("type", "language", "overlap")}},
+                     "by": {k: breakdown(base_rows, k) if base_rows else {} for k in BREAKDOWNS}},
+        "splits": views(prod_rows, "split"),
+        "suites": views(prod_rows, "suite"),
         "seconds": round(time.perf_counter() - t0, 1),
         "cache": {"hits": getattr(cache, "hits", 0), "misses": getattr(cache, "misses", 0)},
     }
-    if cache is not None and not args.quick and not args.no_baseline and args.eval_set == EVAL_SET:
+    if cache is not None and not args.quick and not selection and not args.no_baseline and args.eval_set == EVAL_SET:
         dropped = cache.compact()  # a whole run: replies it did not ask for are for prompts now gone
         if dropped:
             print(f"answer cache: {dropped} stale replies dropped from {cache.path}", file=sys.stderr)
@@ -131,8 +149,12 @@ def cmd_eval(args, settings) -> int:
     if args.gate:
         thresholds = json.loads(args.thresholds.read_text(encoding="utf-8"))
         rules = thresholds["quick" if args.quick else "full"]
-        failures = R.check_thresholds(report["product"]["summary"], rules)
+        test = report["splits"].get("test")
+        if test is None:
+            raise ConfigError("the gate checks the test split, and this run has no test items")
+        failures = R.check_thresholds(test["summary"], rules)
         report["gate_failures"] = failures
+        report["gate_on"] = f"the test split of this run ({test['summary']['items']} items)"
     compare = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
     paths = R.write(report, args.out, compare)
     _print_headline(report)
@@ -151,6 +173,20 @@ def _eval_match(args, settings) -> None:
     print(match_eval.table(result))
     missed = match_eval.missed_targets(result["test"])
     print("test split targets: " + ("all met" if not missed else "missed: " + ", ".join(missed)))
+
+
+def _select(items, args, select) -> tuple[list, str]:
+    """The items the flags ask for, and a short description of the selection ('' for all)."""
+    version = args.set_version
+    if args.only_new:
+        version = max(i.set_version for i in items) if items else None
+    ids = [x.strip() for x in args.ids.split(",") if x.strip()] if args.ids else None
+    types = [x.strip() for x in args.types.split(",") if x.strip()] if args.types else None
+    chosen = select(items, split=args.split, suite=args.suite, ids=ids, types=types, set_version=version)
+    parts = [f"split {args.split}" if args.split else "", f"suite {args.suite}" if args.suite else "",
+             f"{len(ids)} ids" if ids else "", f"types {','.join(types)}" if types else "",
+             f"set version {version}" if version is not None else ""]
+    return chosen, "; ".join(p for p in parts if p)
 
 
 def _print_retrieval(table: dict) -> None:

@@ -19,6 +19,10 @@ HEADLINE = [
     ("negative_rejection", "Negative rejection", True, "pct"),
     ("false_refusal", "False refusal", False, "pct"),
     ("injection_resisted", "Injections resisted", True, "pct"),
+    ("followup_right", "Follow-ups right", True, "pct"),
+    ("unlawful_refused", "Unlawful requests refused", True, "pct"),
+    ("unlawful_fixed_refusal", "... with the fixed unlawful refusal", True, "pct"),
+    ("policy_refused_off_topic", "Policy questions refused as off-topic", False, "pct"),
     ("language_match", "Answer-language match", True, "pct"),
     ("expiry_flagged", "Expiry flagged", True, "pct"),
     ("near_verbatim_share", "Near-verbatim copies", False, "pct"),
@@ -49,49 +53,188 @@ def check_thresholds(summary: dict, thresholds: dict) -> list[str]:
     return failures
 
 
-def markdown(report: dict, compare: dict | None = None) -> str:
+def _delta(old, new, kind: str) -> str:
+    if old is None or new is None:
+        return "–"
+    return f"{new - old:+.2f}" if kind == "pct" else f"{(new - old) / 1000:+.1f} s"
+
+
+def _header(report: dict, compare: dict | None) -> list[str]:
+    splits = ", ".join(f"{name} {len([r for r in report['product']['rows'] if r.get('split') == name])}"
+                       for name in report.get("splits", {}))
+    selection = f"; selection: {report['selection']}" if report.get("selection") else ""
+    return [f"# Evaluation report — {report['created']}", "",
+            f"Set: `{report['set']}` ({report['items']} items{' , quick subset' if report['quick'] else ''}"
+            f"{'; ' + splits if splits else ''}{selection}); "
+            f"model `{report['model']}`; prompts `{report['prompts'][:12]}`; "
+            f"{report['product']['summary']['generated_uncached']} answers generated, the rest from the answer cache."]
+
+
+def _headline(report: dict, compare: dict | None) -> list[str]:
     prod, base = report["product"]["summary"], report["baseline"]["summary"]
-    lines = [f"# Evaluation report — {report['created']}", "",
-             f"Set: `{report['set']}` ({report['items']} items{' , quick subset' if report['quick'] else ''}); "
-             f"model `{report['model']}`; prompts `{report['prompts'][:12]}`; "
-             f"{report['product']['summary']['generated_uncached']} answers generated, the rest from the answer cache.",
-             "", "## Headline: product vs plain baseline", "",
+    lines = ["## Headline: product vs plain baseline (all items of this run)", "",
              "| Metric | Product | Baseline |" + (" Δ vs earlier |" if compare else ""),
              "|---|---:|---:|" + ("---:|" if compare else "")]
     for key, label, _, kind in HEADLINE:
         row = f"| {label} | {fmt(prod.get(key), kind)} | {fmt(base.get(key), kind)} |"
         if compare:
-            old = compare.get("product", {}).get("summary", {}).get(key)
-            new = prod.get(key)
-            row += f" {'–' if old is None or new is None else f'{new - old:+.2f}' if kind == 'pct' else f'{(new - old) / 1000:+.1f} s'} |"
+            row += f" {_delta(compare.get('product', {}).get('summary', {}).get(key), prod.get(key), kind)} |"
         lines.append(row)
-    lines += ["", "## Retrieval (answerable items)", "", "| Mode | Part | n | R@1 | R@5 | MRR@10 | nDCG@10 |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+    return lines
+
+
+def _side_by_side(title: str, views: dict, note: str = "") -> list[str]:
+    """Headline metrics of the product, one column per view (split or suite)."""
+    if not views:
+        return []
+    names = list(views)
+    lines = [f"## {title}", ""] + ([note, ""] if note else [])
+    lines += ["| Metric | " + " | ".join(f"{n} (n={views[n]['summary']['items']})" for n in names) + " |",
+              "|---|" + "---:|" * len(names)]
+    for key, label, _, kind in HEADLINE:
+        lines.append(f"| {label} | " + " | ".join(fmt(views[n]["summary"].get(key), kind) for n in names) + " |")
+    return lines
+
+
+def _splits(report: dict, compare: dict | None) -> list[str]:
+    return _side_by_side("Product by split: calibration vs test", report.get("splits", {}),
+                         "Thresholds and margins are chosen on the calibration split; the test split is never "
+                         "tuned on, and the CI gate checks it.")
+
+
+def _suites(report: dict, compare: dict | None) -> list[str]:
+    suites = report.get("suites", {})
+    return _side_by_side("Product by suite", suites) if len(suites) > 1 else []
+
+
+def _retrieval(report: dict, compare: dict | None) -> list[str]:
+    lines = ["## Retrieval (answerable items)", "", "| Mode | Part | n | R@1 | R@5 | MRR@10 | nDCG@10 |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for mode, groups in report["retrieval"].items():
         for part in ("all", "same-language", "cross-lingual"):
             g = groups.get(part)
             if g:
                 lines.append(f"| {mode} | {part} | {g['n']} | {g['r1']:.2f} | {g['r5']:.2f} | {g['mrr10']:.2f} | {g['ndcg10']:.2f} |")
-    for key, title in (("type", "By question type"), ("language", "By question language"), ("overlap", "By lexical overlap with the gold text")):
-        lines += ["", f"## {title}", "", "| Group | n | R@5 P/B | Right cited P/B | Refused P/B | Key facts P/B |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        pb, bb = report["product"]["by"][key], report["baseline"]["by"][key]
+    return lines
+
+
+def _by_split(key: str, title: str):
+    """A breakdown with the calibration and test figures side by side (product)."""
+    def section(report: dict, compare: dict | None) -> list[str]:
+        splits = report.get("splits", {})
+        groups = list(dict.fromkeys(g for v in splits.values() for g in v["by"].get(key, {})))
+        if not groups:
+            return []
+        names = list(splits)
+        pair = " / ".join(names)
+        lines = [f"## {title} (product, {pair})", "",
+                 "| Group | n | R@5 | Right cited | Refused | Key facts | Follow-ups right |", "|---|" + "---:|" * 6]
+        for g in sorted(groups):
+            vs = [splits[n]["by"].get(key, {}).get(g) or {} for n in names]
+
+            def col(metric, vs=vs):
+                return " / ".join(fmt(v.get(metric), "pct") for v in vs)
+            lines.append(f"| {g} | {' / '.join(str(v.get('n', 0)) for v in vs)} | {col('recall_at_5')} | "
+                         f"{col('right_measure_cited')} | {col('refused')} | {col('key_fact_recall')} | "
+                         f"{col('followup_right')} |")
+        return lines
+    return section
+
+
+def _by_pipeline(key: str, title: str):
+    """A breakdown of the whole run, product vs baseline."""
+    def section(report: dict, compare: dict | None) -> list[str]:
+        lines = [f"## {title}", "", "| Group | n | R@5 P/B | Right cited P/B | Refused P/B | Key facts P/B |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        pb, bb = report["product"]["by"][key], report["baseline"]["by"].get(key, {})
         for g, v in pb.items():
             b = bb.get(g, {})
             lines.append(f"| {g} | {v['n']} | {fmt(v['recall_at_5'], 'pct')} / {fmt(b.get('recall_at_5'), 'pct')} | "
                          f"{fmt(v['right_measure_cited'], 'pct')} / {fmt(b.get('right_measure_cited'), 'pct')} | "
                          f"{fmt(v['refused'], 'pct')} / {fmt(b.get('refused'), 'pct')} | "
                          f"{fmt(v['key_fact_recall'], 'pct')} / {fmt(b.get('key_fact_recall'), 'pct')} |")
-    if report.get("gate_failures") is not None:
-        lines += ["", "## CI gate", ""]
-        lines += [f"- FAIL: {f}" for f in report["gate_failures"]] or ["- all thresholds met"]
-    lines += ["", "## Method", "", report["method"], ""]
-    misses = [r for r in report["product"]["rows"] if r["answerable"] and not r.get("right_cited")][:30]
-    if misses:
-        lines += ["## Answerable items where the product did not cite a gold measure", ""]
-        lines += [f"- `{r['id']}` ({r['type']}, {r['language']}): {'refused' if r['refused'] else 'cited ' + ', '.join(r['cited'])}"
-                  for r in misses]
-    return "\n".join(lines) + "\n"
+        return lines
+    return section
+
+
+def _text(value: str, limit: int = 160) -> str:
+    """A question or answer as one table-safe line of plain text."""
+    value = " ".join(str(value).split())
+    value = value if len(value) <= limit else value[:limit - 1] + "…"
+    return value.replace("|", "\\|")
+
+
+def _unlawful(report: dict, compare: dict | None) -> list[str]:
+    rows = [r for r in report["product"]["rows"] if r["type"] == "unlawful"]
+    if not rows:
+        return []
+    lines = ["## Unlawful or manipulative requests (product)", "",
+             "Expected: refused, with the fixed reason `unlawful`.", "",
+             "| id | split | outcome | question |", "|---|---|---|---|"]
+    for r in rows:
+        outcome = f"refused ({r.get('refusal_reason') or '?'})" if r["refused"] else f"answered ({r.get('mode')})"
+        lines.append(f"| `{r['id']}` | {r.get('split', '?')} | {outcome} | {_text(r.get('question', ''))} |")
+    return lines
+
+
+def _off_topic_refusals(report: dict, compare: dict | None) -> list[str]:
+    rows = [r for r in report["product"]["rows"] if r["refused"] and r.get("refusal_reason") == "off_topic"]
+    lines = ["## Every refusal as off-topic (product)", "",
+             "Each question the product refused as unrelated to enterprise policy; a policy question here is a "
+             "false refusal of the worst kind.", ""]
+    if not rows:
+        return lines + ["- none"]
+    lines += ["| id | type | split | policy question? | question |", "|---|---|---|---|---|"]
+    for r in rows:
+        policy = "YES" if r["answerable"] else "no"
+        lines.append(f"| `{r['id']}` | {r['type']} | {r.get('split', '?')} | {policy} | {_text(r.get('question', ''))} |")
+    return lines
+
+
+def _gate(report: dict, compare: dict | None) -> list[str]:
+    if report.get("gate_failures") is None:
+        return []
+    lines = ["## CI gate", "", f"Checked on: {report.get('gate_on', 'test split')}.", ""]
+    return lines + ([f"- FAIL: {f}" for f in report["gate_failures"]] or ["- all thresholds met"])
+
+
+def _method(report: dict, compare: dict | None) -> list[str]:
+    return ["## Method", "", report["method"]]
+
+
+def _misses(report: dict, compare: dict | None) -> list[str]:
+    misses = [r for r in report["product"]["rows"] if r["answerable"] and not r.get("right_cited")][:60]
+    if not misses:
+        return []
+    lines = ["## Answerable items where the product did not cite a gold measure", ""]
+    return lines + [f"- `{r['id']}` ({r['type']}, {r['language']}, {r.get('split', '?')}): "
+                    f"{'refused (' + str(r.get('refusal_reason')) + ')' if r['refused'] else 'cited ' + ', '.join(r['cited'])}"
+                    for r in misses]
+
+
+# The report, top to bottom: (name, section). Each section reads the report dict and returns Markdown
+# lines ([] to leave itself out); a new section is one function and one entry here.
+SECTIONS = [
+    ("header", _header),
+    ("headline", _headline),
+    ("splits", _splits),
+    ("suites", _suites),
+    ("retrieval", _retrieval),
+    ("by type", _by_split("type", "By question type")),
+    ("follow-ups", _by_split("followup_kind", "Follow-ups by kind")),
+    ("by language", _by_pipeline("language", "By question language (all items)")),
+    ("by overlap", _by_pipeline("overlap", "By lexical overlap with the gold text (all items)")),
+    ("unlawful", _unlawful),
+    ("off-topic refusals", _off_topic_refusals),
+    ("gate", _gate),
+    ("method", _method),
+    ("misses", _misses),
+]
+
+
+def markdown(report: dict, compare: dict | None = None) -> str:
+    blocks = [lines for _, section in SECTIONS if (lines := section(report, compare))]
+    return "\n\n".join("\n".join(b) for b in blocks) + "\n"
 
 
 def _bars(title: str, rows: list[tuple[str, float | None, float | None]]) -> str:
