@@ -15,6 +15,7 @@ HEADLINE = [
     ("citation_validity", "Citation validity", True, "pct"),
     ("citation_recall", "Citation recall (ALCE)", True, "pct"),
     ("citation_precision", "Citation precision (ALCE)", True, "pct"),
+    ("unsupported_answer_share", "Answers with an unsupported sentence", False, "pct"),
     ("key_fact_recall", "Key-fact recall", True, "pct"),
     ("negative_rejection", "Negative rejection", True, "pct"),
     ("false_refusal", "False refusal", False, "pct"),
@@ -85,6 +86,7 @@ def markdown(report: dict, compare: dict | None = None) -> str:
     if report.get("gate_failures") is not None:
         lines += ["", "## CI gate", ""]
         lines += [f"- FAIL: {f}" for f in report["gate_failures"]] or ["- all thresholds met"]
+    lines += faithfulness_section(report)
     lines += ["", "## Method", "", report["method"], ""]
     misses = [r for r in report["product"]["rows"] if r["answerable"] and not r.get("right_cited")][:30]
     if misses:
@@ -92,6 +94,29 @@ def markdown(report: dict, compare: dict | None = None) -> str:
         lines += [f"- `{r['id']}` ({r['type']}, {r['language']}): {'refused' if r['refused'] else 'cited ' + ', '.join(r['cited'])}"
                   for r in misses]
     return "\n".join(lines) + "\n"
+
+
+def faithfulness_section(report: dict) -> list[str]:
+    """The judge's own accuracy on the hand-written references, by split, then every product answer with
+    a sentence its cited measures do not support, and why."""
+    lines = ["", "## Faithfulness: the judge and the answers it flags", ""]
+    refs = report.get("judge_references") or {}
+    if refs:
+        lines += ["| References split | Faithful claims | Accepted | Unsupported claims | Caught |", "|---|---:|---:|---:|---:|"]
+        for split, r in refs.items():
+            lines.append(f"| {split} | {r['supported']} | {fmt(r['accepted'], 'pct')} | {r['unsupported']} | "
+                         f"{fmt(r['caught'], 'pct')} |")
+        lines += ["", "Bars chosen on the calibration split only (assistant/evaluation/judge.py).", ""]
+    rows = [r for r in report["product"]["rows"] if r.get("unsupported_sentences")]
+    answered = [r for r in report["product"]["rows"] if not r["refused"]]
+    lines.append(f"Product answers with an unsupported sentence: {len(rows)} of {len(answered)}.")
+    if rows:
+        lines.append("")
+    for r in rows:
+        for s in r["unsupported_sentences"]:
+            lines.append(f"- `{r['id']}` ({r['type']}, {r['language']}, {r.get('mode', '')}): "
+                         f"{s['sentence']!r} cites {', '.join(s['cited']) or 'nothing'} — {s['reason']}")
+    return lines
 
 
 def _bars(title: str, rows: list[tuple[str, float | None, float | None]]) -> str:
