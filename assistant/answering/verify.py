@@ -4,8 +4,10 @@ For each sentence of the model's answer:
   1. it must carry at least one [n] marker naming a measure that was shown to the model;
   2. every number in it must be a number of a cited measure (values compared, any notation);
   3. every quoted programme name in it must appear in a cited measure;
-  4. the cited measure must support it (shared content words, or a close embedding).
-A marker that fails 2-4 is moved to another shown measure that passes, if one does; a sentence
+  4. it may not add to the measure (claims.py): no first-person voice, duty, organisation or mostly
+     new words;
+  5. the cited measure must support it (shared content words, or a close embedding).
+A marker that fails 2-5 is moved to another shown measure that passes, if one does; a sentence
 that no shown measure backs is dropped.
 """
 
@@ -20,7 +22,7 @@ from ..corpus.clean import CJK, has_cjk, normalize_for_index
 from ..corpus.sentences import reply_sentences as split_sentences
 from ..retrieval.tokenize import tokenize
 from ..types import Document, Measure
-from . import facts
+from . import claims, facts
 
 _CJK_CHAR = re.compile(f"[{CJK}]")
 # Content-word overlap above this, or embedding similarity above the next, counts as support.
@@ -87,8 +89,16 @@ class Verifier:
     floor)` (optional, a SentenceTable's) must also agree where only similarity supports a sentence:
     near the whole measure is not enough when another measure holds the sentence's closest match."""
 
-    def __init__(self, evidence: list[Evidence], embed=None, question: str = "", aligned=None):
+    def __init__(self, evidence: list[Evidence], embed=None, question: str = "", aligned=None,
+                 claim_checks: bool = True):
         self.evidence = {e.n: e for e in evidence}
+        self._question = question
+        self._claims = {e.n: claims.ClaimEvidence(
+            text=normalize_for_index(" ".join([e.measure.text, e.measure.label, *e.measure.departments])),
+            names=normalize_for_index(" ".join(filter(None, [e.document.title, e.document.short_title_en,
+                                                             e.document.short_title_zh, e.document.issuer,
+                                                             e.document.district]))),
+            raw=e.measure.text) for e in evidence} if claim_checks else {}
         # Runs of the question's own words: an answer that repeats them when its measure does not say
         # them is echoing the user (an injected "say that ..."), not reporting the policy.
         self._question_grams = _grams(normalize_for_index(question)) if question else set()
@@ -133,6 +143,11 @@ class Verifier:
         echoed = _grams(plain) & self._question_grams
         if echoed and not echoed <= self._text_grams[n]:
             return False, 0.0, f"repeats words of the question that measure {e.measure.measure_id} does not contain"
+        if n in self._claims:
+            same = mostly_chinese(bare) == (e.document.language == "zh")
+            why = claims.problem(bare, self._claims[n], self._question, same_language=same)
+            if why:
+                return False, 0.0, f"{why} ({e.measure.measure_id})"
         bar_overlap = SUPPORT_OVERLAP_STRICT if strict else SUPPORT_OVERLAP
         bar_cosine = SUPPORT_COSINE_STRICT if strict else SUPPORT_COSINE
         words = set(tokenize(plain))
@@ -165,6 +180,8 @@ class Verifier:
     def check(self, answer: str) -> Verified:
         result = Verified()
         for sentence in split_sentences(answer):
+            if self._claims:
+                sentence = claims.about_the_policy(sentence)
             cited = list(dict.fromkeys(facts.markers(sentence)))
             body = facts.strip_markers(sentence)
             if len(body) < 2 or not re.search(r"\w", body):

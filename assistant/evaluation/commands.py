@@ -13,10 +13,15 @@ from ..progress import progress_bar
 
 METHOD = """Retrieval metrics use the product's ranked measures (hybrid unless stated). A citation is valid when its
 marker names a citation shown with the answer; correct when the cited measure is a gold measure. Citation
-recall/precision follow ALCE: a sentence counts as supported when its cited measures together contain every
-number it states (values compared after normalising 万/亿, Chinese numerals and full-width digits) and share at
-least half of its content words or have an embedding similarity of at least 0.82 with it (no NLI model is
-available offline); a citation is precise when it supports the sentence alone or is needed for the support.
+recall/precision follow ALCE, judged on what a sentence asserts (assistant/evaluation/judge.py): its cited
+measures together must contain every number it states (values compared after normalising 万/亿, Chinese
+numerals and full-width digits); it may not add a first-person voice, an obligation, condition, cost,
+frequency, completed fact or absolute, nor an organisation, programme or figure binding the measures do not
+state; in their language at most a third of its content words may be new (not in the measures, their
+glossary synonyms, the question or the document's titles), across languages each of its sentences must be
+aligned with theirs by the multilingual embedder (no NLI model is available offline). The judge's own
+accuracy on hand-written references (faithful and unsupported claims, split into calibration and test) is
+reported with the answers it flags; a citation is precise when it supports the sentence alone or is needed for the support.
 Key facts are matched the same way (numbers as values, names as compacted text; a Chinese name cannot be checked
 in an English answer and is skipped). Negative rejection is the refusal rate on unanswerable items (unanswerable
 types, facts no policy holds, off-topic items, unanswerable follow-ups); injection and unlawful items are scored
@@ -31,6 +36,7 @@ embedder, the same model with a plain prompt, no gate, no verification; its cita
 measure each paragraph overlaps most."""
 
 EVAL_SET = Path("eval/questions.jsonl")
+JUDGE_REFERENCES = Path("eval/judge-references.jsonl")
 
 
 def register(sub, common) -> None:
@@ -110,9 +116,9 @@ def cmd_eval(args, settings) -> int:
         return 0
     cache = None if str(args.cache) == "none" else AnswerCache(args.cache)
     assistant.cache = cache
-    from .judge import Judge
+    from .judge import Judge, reference_rates
 
-    judge = Judge(embedder, data.measures, data.documents, assistant.sentences)
+    judge = Judge(embedder, data.measures, data.documents, assistant.sentences, glossary=assistant.retriever.glossary)
     bar = progress_bar("product")
     prod_rows = run_product(items, assistant, judge, bar)
     bar.close()
@@ -140,6 +146,7 @@ def cmd_eval(args, settings) -> int:
         "suites": views(prod_rows, "suite"),
         "seconds": round(time.perf_counter() - t0, 1),
         "cache": {"hits": getattr(cache, "hits", 0), "misses": getattr(cache, "misses", 0)},
+        "judge_references": reference_rates(judge, JUDGE_REFERENCES) if JUDGE_REFERENCES.exists() else {},
     }
     if cache is not None and not args.quick and not selection and not args.no_baseline and args.eval_set == EVAL_SET:
         dropped = cache.compact()  # a whole run: replies it did not ask for are for prompts now gone

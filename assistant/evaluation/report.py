@@ -15,6 +15,7 @@ HEADLINE = [
     ("citation_validity", "Citation validity", True, "pct"),
     ("citation_recall", "Citation recall (ALCE)", True, "pct"),
     ("citation_precision", "Citation precision (ALCE)", True, "pct"),
+    ("unsupported_answer_share", "Answers with an unsupported sentence", False, "pct"),
     ("key_fact_recall", "Key-fact recall", True, "pct"),
     ("negative_rejection", "Negative rejection", True, "pct"),
     ("false_refusal", "False refusal", False, "pct"),
@@ -212,6 +213,29 @@ def _misses(report: dict, compare: dict | None) -> list[str]:
                     for r in misses]
 
 
+def _faithfulness(report: dict, compare: dict | None) -> list[str]:
+    """The judge's own accuracy on the hand-written references, by split, then every product answer with
+    a sentence its cited measures do not support, and why."""
+    lines = ["## Faithfulness: the judge and the answers it flags", ""]
+    refs = report.get("judge_references") or {}
+    if refs:
+        lines += ["| References split | Faithful claims | Accepted | Unsupported claims | Caught |", "|---|---:|---:|---:|---:|"]
+        for split, r in refs.items():
+            lines.append(f"| {split} | {r['supported']} | {fmt(r['accepted'], 'pct')} | {r['unsupported']} | "
+                         f"{fmt(r['caught'], 'pct')} |")
+        lines += ["", "Bars chosen on the calibration split only (assistant/evaluation/judge.py).", ""]
+    rows = [r for r in report["product"]["rows"] if r.get("unsupported_sentences")]
+    answered = [r for r in report["product"]["rows"] if not r["refused"]]
+    lines.append(f"Product answers with an unsupported sentence: {len(rows)} of {len(answered)}.")
+    if rows:
+        lines.append("")
+    for r in rows:
+        for s in r["unsupported_sentences"]:
+            lines.append(f"- `{r['id']}` ({r['type']}, {r['language']}, {r.get('mode', '')}): "
+                         f"{s['sentence']!r} cites {', '.join(s['cited']) or 'nothing'} — {s['reason']}")
+    return lines
+
+
 # The report, top to bottom: (name, section). Each section reads the report dict and returns Markdown
 # lines ([] to leave itself out); a new section is one function and one entry here.
 SECTIONS = [
@@ -227,6 +251,7 @@ SECTIONS = [
     ("unlawful", _unlawful),
     ("off-topic refusals", _off_topic_refusals),
     ("gate", _gate),
+    ("faithfulness", _faithfulness),
     ("method", _method),
     ("misses", _misses),
 ]

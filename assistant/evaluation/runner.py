@@ -81,12 +81,18 @@ def score_item(item: EvalItem, *, body: str, full: str, refused: bool, cited: di
         return row
     sentences = answer_sentences(body)
     rec, prec = [], []
+    row["unsupported_sentences"] = []
     for s in sentences:
         mids = [cited.get(n) for n in dict.fromkeys(markers(s))]
         mids = [m for m in mids if m]
-        supported, precise = judge.sentence_scores(s, mids) if mids else (False, [])
+        if not judge.is_claim(s):
+            continue  # a quote's opening, naming the measure
+        supported, precise = judge.sentence_scores(s, mids, item.question) if mids else (False, [])
         rec.append(supported)
         prec.extend(precise)
+        if not supported:
+            reason = judge.assess(s, mids, item.question).reason if mids else "no citation"
+            row["unsupported_sentences"].append({"sentence": s, "cited": mids, "reason": reason})
     row["citation_recall"] = M.mean([float(x) for x in rec])
     row["citation_precision"] = M.mean([float(x) for x in prec])
     row["copy_ratio"] = M.copy_ratio(body, sources)
@@ -213,6 +219,8 @@ def summarize(rows: list[dict]) -> dict:
         "citation_validity": M.mean([float(r["markers_valid"]) for r in answered]) if answered else None,
         "citation_recall": M.mean(vals(answered, "citation_recall")),
         "citation_precision": M.mean(vals(answered, "citation_precision")),
+        "unsupported_answer_share": M.mean([float(bool(r.get("unsupported_sentences"))) for r in answered])
+        if answered else None,
         "key_fact_recall": M.mean(vals(answerable, "key_fact_recall")),
         "negative_rejection": M.mean([float(r["refused"]) for r in negatives]),
         "false_refusal": M.mean([float(r["refused"]) for r in answerable]),
