@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -345,3 +346,41 @@ def test_chat_ui_while_the_model_loads(fake_settings, fake_assistant):
     finally:
         ctx.worker._loading = False
     assert "starting up" in _last_bot_text(outputs[-1])
+
+
+# ---------------------------------------------------------------- one stream contract
+FIGURE_QUESTION = "How much existing space is Jing'an going to reserve, refurbish and release over three years?"
+
+
+def _sse_text(client, question: str) -> str:
+    with client.stream("POST", "/v1/chat/completions",
+                       json={"messages": [{"role": "user", "content": question}], "stream": True}) as r:
+        assert r.status_code == 200
+        chunks = [json.loads(line[6:]) for line in r.iter_lines() if line and line != "data: [DONE]"]
+    return "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+
+
+@pytest.mark.parametrize("outcome", ["generated", "figure_refusal", "model_refusal", "quote", "unavailable_quote",
+                                     "gate_refusal"])
+def test_every_outcome_streams_exactly_the_answer_it_returns(client, fake_assistant, outcome):
+    """The text sent as server-sent events, by `jxa ask --stream`'s events and by POST /api/ask is one and
+    the same for each way an answer can end: no delta is ever contradicted by what follows it."""
+    fake = _fake(fake_assistant)
+    question = {"figure_refusal": FIGURE_QUESTION, "gate_refusal": OFF_TOPIC}.get(outcome, IP_QUESTION)
+    if outcome == "figure_refusal":  # the lead's first sentence, verified, but with its figures taken out
+        fake.script = lambda messages: re.sub(r"[\d.,]+\s*(?:million|billion|square metres|%)?", "",
+                                              fake.default_reply(messages).rsplit("[", 1)[0]) + " [1]."
+    if outcome in ("model_refusal", "quote"):
+        fake.script = lambda messages: "Enterprises may ask the weather bureau for umbrellas [1]."
+        fake.relevance = "NO" if outcome == "model_refusal" else "YES"
+    if outcome == "unavailable_quote":
+        fake.fail = BackendError("timed out")
+    try:
+        returned = client.post("/api/ask", json={"question": question}).json()
+        streamed = _sse_text(client, question)
+        events = list(fake_assistant.ask_stream(question))
+    finally:
+        fake.script, fake.relevance, fake.fail = None, "YES", None
+    assert returned["outcome"] == outcome, returned
+    deltas = "".join(e.text for e in events if e.kind == "delta")
+    assert streamed == returned["answer"] == deltas == events[-1].answer.answer

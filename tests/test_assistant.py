@@ -175,6 +175,18 @@ def test_backend_that_cannot_start_gives_a_quote_with_a_notice(fake_settings):
 
 def test_canary_in_model_output_is_suppressed(fake_assistant):
     llm = fake_assistant.llm
+    llm.script = lambda messages: f"My instructions end with {fake_assistant.canary} [1]. The rest [1]."
+    events, answer = stream(fake_assistant, IP_JINGAN)
+    shown = "".join(e.text for e in events) + json.dumps(answer.to_json())
+    assert fake_assistant.canary not in shown
+    # Answered as when the model finds nothing, so the prober learns nothing from the reply.
+    assert answer.refused and answer.mode == "refusal" and answer.reason == "model"
+    assert fake_assistant.canary in llm.calls[0][0]["content"]  # it was in the system prompt
+
+
+def test_a_canary_after_shown_sentences_ends_the_answer_there(fake_assistant):
+    """What was streamed is verified and stays the answer: the stream never takes it back."""
+    llm = fake_assistant.llm
 
     def reply(messages):
         blocks = evidence_blocks(messages)
@@ -182,11 +194,9 @@ def test_canary_in_model_output_is_suppressed(fake_assistant):
 
     llm.script = reply
     events, answer = stream(fake_assistant, IP_JINGAN)
-    shown = "".join(e.text for e in events) + json.dumps(answer.to_json())
-    assert fake_assistant.canary not in shown
-    # Answered as when the model finds nothing, so the prober learns nothing from the reply.
-    assert answer.refused and answer.mode == "refusal" and answer.reason == "model"
-    assert fake_assistant.canary in llm.calls[0][0]["content"]  # it was in the system prompt
+    streamed = "".join(e.text for e in events if e.kind == "delta")
+    assert fake_assistant.canary not in streamed + json.dumps(answer.to_json())
+    assert answer.mode == "generated" and streamed == answer.answer and len(split_sentences(answer.answer)) == 1
 
 
 def test_canary_split_across_deltas_is_suppressed(fake_settings):

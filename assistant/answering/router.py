@@ -6,13 +6,13 @@
     lead measure in the other language: the check at once (relevance.py)
         NO                                                 -> paths/refusal.py   (MODEL_REFUSAL)
         otherwise                                          -> paths/quote.py     (translated or original quote)
-    else the reply, verified as it streams (paths/generated.py)
-        the model fails                                    -> paths/quote.py     (UNAVAILABLE_QUOTE)
-        the reply leaks the canary                         -> paths/refusal.py   (MODEL_REFUSAL)
-        NOT_COVERED and nothing shown                      -> paths/refusal.py   (MODEL_REFUSAL)
+    else the reply, verified as it streams (paths/generated.py; held back for a figure question)
         a figure asked for, none in what is shown          -> paths/refusal.py   (FIGURE_REFUSAL)
+        sentences shown (even if the model then failed)    -> the generated answer (GENERATED)
+        nothing shown, the model failed                    -> paths/quote.py     (UNAVAILABLE_QUOTE)
+        nothing shown, the reply leaks the canary          -> paths/refusal.py   (MODEL_REFUSAL)
+        NOT_COVERED and nothing shown                      -> paths/refusal.py   (MODEL_REFUSAL)
         nothing shown: the check, then                     -> refusal or quote, as above
-        otherwise                                          -> the generated answer (GENERATED)
 
 A new way of answering is a module under paths/ and one branch here.
 """
@@ -20,7 +20,7 @@ A new way of answering is a module under paths/ and one branch here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from ..errors import BackendError
 from ..types import Answer, Outcome
@@ -29,7 +29,7 @@ from .evidence import build_evidence
 from .facts import figures, strip_markers
 from .gate import asks_for_figure, decide
 from .llm import LLM
-from .paths.generated import generated, read_reply
+from .paths.generated import Reply, generated, read_reply
 from .paths.quote import quote
 from .paths.refusal import refusal
 from .prompting import NOT_COVERED
@@ -74,31 +74,40 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
             return
         yield from _quote_or_refuse(services, turn, relevant, figure)
         return
-    reply = yield from read_reply(services, turn, llm, messages)
+    reading = read_reply(services, turn, llm, messages)
+    held: list[StreamEvent] = []
+    if figure:
+        # Held until one of them is known to state a figure: shown at once, they could be followed by
+        # the refusal that contradicts them, and a stream never takes back what it sent.
+        reply = _drain(reading, held)
+    else:
+        reply = yield from reading
+    if reply.leaked:
+        log.warning("the model's reply contained the system canary; what it wrote after the shown sentences "
+                    "is dropped")
+    if reply.shown:
+        # What was shown is verified and stays the answer, even when the model failed or leaked after it.
+        if figure and not any(states_figure(s) for s in reply.shown):
+            yield from _refuse(refusal(services, turn, "amount_not_stated", Outcome.FIGURE_REFUSAL))
+            return
+        yield from held
+        yield from generated(services, turn, reply)
+        return
     if reply.error:
         yield from quote(services, turn, error=reply.error)
         return
-    if reply.leaked:
-        # Answered exactly as when the model finds nothing: a notice of any kind would tell the
-        # prober that the instruction reached the model and it leaked.
-        log.warning("the model's reply contained the system canary; answered as a refusal")
+    if reply.leaked or reply.not_covered:
+        # A leak is answered exactly as when the model finds nothing: a notice of any kind would tell
+        # the prober that the instruction reached the model.
         yield from _refuse(refusal(services, turn, "model", Outcome.MODEL_REFUSAL))
         return
-    if reply.not_covered:
-        yield from _refuse(refusal(services, turn, "model", Outcome.MODEL_REFUSAL))
-        return
-    if figure and reply.shown and not any(states_figure(s) for s in reply.shown):
-        yield from _refuse(refusal(services, turn, "amount_not_stated", Outcome.FIGURE_REFUSAL))
-        return
-    if not reply.shown:
-        # The quote is retrieval's first (after the rerank), not the measure the dropped sentences cited most.
-        try:
-            relevant = on_point(services, llm, messages, reply.raw.replace(NOT_COVERED, ""), turn.lead, turn.query)
-        except BackendError:
-            relevant = True  # the reply came; a check that fails keeps the quote
-        yield from _quote_or_refuse(services, turn, relevant, figure)
-        return
-    yield from generated(services, turn, reply)
+    # Nothing shown: the check, then the quote of retrieval's first (after the rerank), not of the
+    # measure the dropped sentences cited most.
+    try:
+        relevant = on_point(services, llm, messages, reply.raw.replace(NOT_COVERED, ""), turn.lead, turn.query)
+    except BackendError:
+        relevant = True  # the reply came; a check that fails keeps the quote
+    yield from _quote_or_refuse(services, turn, relevant, figure)
 
 
 def _quote_or_refuse(services: Services, turn: Turn, relevant: bool, figure: bool) -> Iterator[StreamEvent]:
@@ -107,6 +116,15 @@ def _quote_or_refuse(services: Services, turn: Turn, relevant: bool, figure: boo
         yield from _refuse(refusal(services, turn, "model", Outcome.MODEL_REFUSAL))
         return
     yield from quote(services, turn, needs_figure=figure)
+
+
+def _drain(reading: Generator[StreamEvent, None, Reply], held: list[StreamEvent]) -> Reply:
+    """Read a reply to its end, keeping its events in `held` instead of sending them."""
+    while True:
+        try:
+            held.append(next(reading))
+        except StopIteration as stop:
+            return stop.value
 
 
 def _refuse(answer: Answer) -> Iterator[StreamEvent]:

@@ -113,8 +113,8 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 
 
 def _server(rig: Rig, name: str, *, kiosk: bool = False, llm=None, **changes):
-    from ..records import Records
-    from ..web.app import create_app
+    from ...records import Records
+    from ...web.app import create_app
 
     settings = rig.settings.model_copy(update={"db_path": rig.work / f"records-{name}.sqlite3",
                                                "staff_password": SecretStr(STAFF_PASSWORD), **changes})
