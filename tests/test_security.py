@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import select
 import socket
 import stat
 import threading
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from assistant.hardening.checks.probes import chunked_flood, gradio_ask
 from assistant.records import Records
 from assistant.web.local_server import LocalServer
 
@@ -163,40 +163,11 @@ def test_guesses_from_many_clients_lock_the_login_globally(serve):
 
 
 # ====================================================================== 3. chunked bodies
-def _chunked_flood(port: int, path: str, total_mb: int = 100, content_type: str = "application/json") -> tuple[int, int]:
-    """POST `total_mb` MB in 1 MB chunks until the server answers or stops reading. Returns
-    (MB sent, status or 0 when the connection was closed without an answer)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
-                 f"Transfer-Encoding: chunked\r\n\r\n".encode())
-    chunk = b"1" * (1 << 20)
-    frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
-    sent = 0
-    try:
-        while sent < total_mb:
-            if select.select([sock], [], [], 0)[0]:
-                break  # the server answered (or hung up) before the body was whole
-            sock.sendall(frame)
-            sent += 1
-        else:
-            sock.sendall(b"0\r\n\r\n")
-    except (TimeoutError, OSError):
-        pass  # the server stopped reading: the client's buffers are full
-    try:
-        sock.settimeout(30)
-        head = sock.recv(200)
-    except OSError:
-        head = b""
-    sock.close()
-    status = int(head.split()[1]) if head.startswith(b"HTTP/1.1 ") else 0
-    return sent, status
-
-
 @pytest.mark.parametrize("path", ["/api/ask", "/api/feedback", "/v1/chat/completions", "/gradio_api/queue/join",
                                   "/insights/login"])
 def test_a_chunked_body_is_cut_off_at_the_limit_while_it_is_read(serve, path):
     s = serve()
-    sent, status = _chunked_flood(s.port, path, total_mb=100)
+    sent, status = chunked_flood(s.port, path, total_mb=100)
     assert sent < 16, f"{path}: the server read {sent} MB before answering {status}"
     assert status in (413, 0)
     assert httpx.get(s.url + "/healthz", timeout=10).status_code == 200
@@ -206,7 +177,7 @@ def test_a_chunked_upload_to_the_library_stops_at_the_document_limit(serve):
     from assistant.corpus.read import MAX_BYTES
 
     s = serve()
-    sent, status = _chunked_flood(s.port, "/insights/library/preview", total_mb=200,
+    sent, status = chunked_flood(s.port, "/insights/library/preview", total_mb=200,
                                   content_type="multipart/form-data; boundary=x")
     assert sent < MAX_BYTES / 2**20 + 16 and status in (413, 0), (sent, status)
 
@@ -301,31 +272,13 @@ def test_the_server_log_is_redacted(serve, caplog):
 
 
 # ====================================================================== 6. the low findings
-def _gradio_ask(url: str, question: str, session_hash: str) -> dict:
-    """Ask through the chat's own Gradio event, as the page does: join the queue, read the stream."""
-    cfg = httpx.get(url + "/config", timeout=30).json()
-    send_id = next(c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id") == "jxa-send")
-    dep = next(d for d in cfg["dependencies"] if any(t[0] == send_id and t[1] == "click" for t in d["targets"]))
-    data = [question] + [None] * (len(dep["inputs"]) - 1)
-    r = httpx.post(url + "/gradio_api/queue/join", timeout=30, json={
-        "data": data, "fn_index": dep["id"], "session_hash": session_hash, "trigger_id": send_id, "event_data": None})
-    assert r.status_code == 200, r.text
-    with httpx.stream("GET", url + "/gradio_api/queue/data", params={"session_hash": session_hash}, timeout=60) as st:
-        for line in st.iter_lines():
-            if line.startswith("data:"):
-                msg = json.loads(line[5:])
-                if msg.get("msg") == "process_completed":
-                    return msg
-    raise AssertionError("the event never completed")
-
-
 def test_the_chat_page_shares_the_per_client_rate_limit(serve):
     s = serve(rate_limit_per_min=3)
     for _ in range(3):
         assert httpx.post(s.url + "/api/ask", json={"question": IP_QUESTION}, timeout=30).status_code == 200
     assert httpx.post(s.url + "/api/ask", json={"question": IP_QUESTION}, timeout=30).status_code == 429
     for i in range(4):  # right after the 429, the chat's own event is no way around it
-        msg = _gradio_ask(s.url, f"{IP_QUESTION} {i}", f"ratelimit{i:04d}")
+        msg = gradio_ask(s.url, f"{IP_QUESTION} {i}", f"ratelimit{i:04d}")
         assert msg["success"]
     assert _records(s) == 3
 
