@@ -36,7 +36,7 @@ _ORG_ZH = re.compile(f"[{CJK}]{{2,10}}?(?:局|委员会|法院|交易所|政府|
 _PLACE_PREFIX = re.compile(r"^(?:上海市|上海|静安区|徐汇区|静安|徐汇|市|区)")
 # More than this share of a sentence's own words (or Chinese character pairs) new to its measure, the
 # headings and the question is a sentence about something else.
-NEW_WORD_SHARE = 0.5
+NEW_WORD_SHARE = 0.6
 _WORD = re.compile(r"[a-z][a-z'-]+")
 _FUNCTION_WORDS = frozenset("""
 a an the and or of to in on for with by at as from into is are be been was were will shall can may this that these
