@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .checks import burst, faults, index_kill, injection, load, malformed, memory, records_kill
+from .checks import probes as outside_probes
 from .rig import Figure, Rig
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def run_checks(rig: Rig, only: str = CHECKS, *, sessions: int = 20, per_session:
         "f": lambda: index_kill.index_kill_check(rig),
         "g": lambda: memory.memory_check(rig, requests),
         "h": lambda: records_kill.records_kill_check(rig),
-        "i": lambda: probes.probe_check(rig),
+        "i": lambda: outside_probes.probe_check(rig),
     }
     figures = []
     for key in only:
