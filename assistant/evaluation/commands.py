@@ -62,6 +62,9 @@ def register(sub, common) -> None:
     p.add_argument("--out", type=Path, default=Path("eval/reports"))
     p.add_argument("--cache", type=Path, default=Path("eval/answer-cache.jsonl"),
                    help="model replies keyed by model, prompt and evidence hashes ('none' to disable)")
+    p.add_argument("--llm-server", action="store_true",
+                   help="also answer the items through the shared model server (reply cache off) and print "
+                        "both runs' headline metrics side by side, each difference checked against 0.02")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full); "
@@ -122,6 +125,8 @@ def cmd_eval(args, settings) -> int:
     bar = progress_bar("product")
     prod_rows = run_product(items, assistant, judge, bar)
     bar.close()
+    if args.llm_server:
+        _eval_through_server(items, assistant, judge, settings, prod_rows, cache)
     base_rows: list[dict] = []
     if not args.no_baseline:
         from ..corpus.catalog import load_catalog
@@ -170,6 +175,30 @@ def cmd_eval(args, settings) -> int:
         print("CI gate failed:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+def _eval_through_server(items, assistant, judge, settings, local_rows, cache) -> None:
+    """The same items through the model server, no reply cache, compared with the in-process run."""
+    import tempfile
+
+    from ..answering.assistant import Assistant
+    from . import scaleout
+    from .runner import run_product, summarize
+
+    work = Path(tempfile.mkdtemp(prefix="jxa-eval-server-"))
+    server, llm = scaleout.server_llm(settings, work)
+    try:
+        remote = Assistant(settings, assistant.retriever, llm)
+        remote.cache = None  # the cache's in-process replies must not stand in for the server's
+        bar = progress_bar("server")
+        server_rows = run_product(items, remote, judge, bar)
+        bar.close()
+    finally:
+        server.stop()
+    hits = getattr(cache, "hits", 0)
+    note = f"reply cache {'off' if cache is None else f'on: {hits} cached in-process replies'}"
+    rows = scaleout.compare_quality(summarize(local_rows), summarize(server_rows))
+    print("\n" + scaleout.format_quality(rows, note))
 
 
 def _eval_match(args, settings) -> None:

@@ -366,3 +366,60 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
         if model is not None:
             model.stop()
         pg.stop()
+
+
+QUALITY_TOLERANCE = 0.02  # the issue's bar: every headline metric through the server within 0.02
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """One headline metric, in-process and through the model server."""
+
+    label: str
+    local: float | None
+    server: float | None
+
+    @property
+    def diff(self) -> float | None:
+        return None if self.local is None or self.server is None else self.server - self.local
+
+    @property
+    def within(self) -> bool | None:
+        """None when the metric has no value on one side (no items of its kind in the run)."""
+        return None if self.diff is None else abs(self.diff) <= QUALITY_TOLERANCE + 1e-9
+
+
+def compare_quality(local: dict, server: dict) -> list[QualityRow]:
+    """Both runs' headline metrics (percent-kind only; latency differs by design), in report order."""
+    from .report import HEADLINE
+
+    return [QualityRow(label, local.get(key), server.get(key)) for key, label, _, kind in HEADLINE if kind == "pct"]
+
+
+def format_quality(rows: list[QualityRow], local_note: str) -> str:
+    def f(x):
+        return "–" if x is None else f"{x:.3f}"
+
+    lines = [f"quality: in-process ({local_note}) vs the model server (reply cache off)",
+             f"{'metric':38} {'in-process':>10} {'server':>8} {'diff':>7}  within {QUALITY_TOLERANCE}"]
+    for r in rows:
+        mark = "–" if r.within is None else ("yes" if r.within else "NO")
+        lines.append(f"{r.label:38} {f(r.local):>10} {f(r.server):>8} "
+                     f"{'–' if r.diff is None else f'{r.diff:+.3f}':>7}  {mark}")
+    judged = [r for r in rows if r.within is not None]
+    lines.append(f"{sum(r.within for r in judged)}/{len(judged)} metrics within {QUALITY_TOLERANCE}")
+    return "\n".join(lines)
+
+
+def server_llm(settings: Settings, work: Path):
+    """A model server on loopback and a client of it: the product's path with JXA_LLM=openai:URL."""
+    from ..answering.llamacpp import GGUFVocab
+    from ..answering.llm import OpenAICompatLLM
+    from ..provision import resolve_llm_model
+    from ..serving.model_server import ModelServer
+    from ..serving.postgres import free_port
+
+    gguf = resolve_llm_model(settings.llm_model, settings.models_dir)
+    server = ModelServer.start(gguf, port=free_port(), log_path=work / "model-server.log",
+                               n_ctx=settings.llm_ctx, n_threads=settings.llm_threads)
+    return server, OpenAICompatLLM(server.url, vocab=GGUFVocab(gguf))
