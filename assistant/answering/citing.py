@@ -22,11 +22,19 @@ def citations(evidence: list[Evidence] | tuple[Evidence, ...], display: dict[int
 
 
 def expiry_notes(cited: list[Citation], language: str) -> str:
+    """A note for each cited document that no longer applies: expired, or replaced by a newer version."""
     notes = []
     for c in cited:
+        doc = c.document.doc_number or c.document.title
+        newer = c.document.superseded_by
+        if newer:
+            if language == "zh":
+                notes.append(f"注意：[{c.n}]所依据的文件（{doc}）已被新版本（{newer}）取代，现行规定以新版本为准。")
+            else:
+                notes.append(f"Note: [{c.n}] comes from {doc}, which has been superseded by a newer version "
+                             f"({newer}); the newer version is the one in force.")
         if not c.expired:
             continue
-        doc = c.document.doc_number or c.document.title
         until = c.document.valid_until.isoformat()
         if language == "zh":
             notes.append(f"注意：[{c.n}]所依据的文件（{doc}）有效期至{until}，已过期，请向发文部门确认是否仍然适用。")

@@ -1,0 +1,120 @@
+"""A suite with a library of its own (eval/unseen-docs): built through the staff ingestion path, in the
+cache folder, never in the main library; scored with its own metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import ConfigError
+from assistant.evaluation.dataset import check_gold, load_items
+from assistant.evaluation.suite_library import build_suite_library, library_key, own_library_suites
+from assistant.retrieval.store import load_index, read_manifest
+from assistant.testing.fakes import FakeEmbedder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def suite_root(tmp_path):
+    root = tmp_path / "eval"
+    shutil.copytree(ROOT / "eval" / "unseen-docs", root / "unseen-docs", ignore=shutil.ignore_patterns("answer-*"))
+    return root
+
+
+def test_the_suite_library_is_the_seeds_plus_its_documents_added_like_staff_add_them(fake_settings, suite_root):
+    before = read_manifest(fake_settings.index_dir)
+    embedder = FakeEmbedder()
+    lib = build_suite_library("unseen-docs", fake_settings, embedder, root=suite_root)
+    assert lib.built_now and lib.seeds_dir.parent.parent == fake_settings.cache_dir / "eval" / "libraries"
+    data = load_index(lib.index_dir, embedder.id)
+    main = load_index(fake_settings.index_dir, embedder.id)
+    added = {a["doc_id"]: a for a in lib.added}
+    assert list(added) == ["qinglan-2026", "qiyun-2026", "lakeside-2023", "lakeside-2026", "harbourview-2026"]
+    assert set(data.documents) == set(main.documents) | set(added)
+    assert [a["embedded"] for a in lib.added] == [a["measures"] for a in lib.added]  # only new chunks embedded
+    assert read_manifest(fake_settings.index_dir) == before  # the main index is untouched
+    # Originals as uploaded: the DOCX and the HTML are kept beside their text, like `jxa docs add` keeps them.
+    assert sorted(p.suffix for p in (lib.seeds_dir / "originals").iterdir()) == [".docx", ".html"]
+    old, new = data.documents["lakeside-2023"], data.documents["lakeside-2026"]
+    assert new.supersedes == "lakeside-2023" and old.superseded_by == new.doc_number == "LDPG [2026] No. 12"
+    assert data.documents["qinglan-2026"].valid_until == date(2028, 12, 31)
+    items = [i for i in load_items(ROOT / "eval" / "questions.jsonl") if i.suite == "unseen-docs"]
+    assert len(items) == 47 and all(i.split == "test" for i in items)
+    check_gold(items, set(data.measures))
+    with pytest.raises(ConfigError, match="run it with --suite unseen-docs"):
+        check_gold(items, set(main.measures))
+
+    again = build_suite_library("unseen-docs", fake_settings, embedder, root=suite_root)
+    assert not again.built_now and again.index_dir == lib.index_dir and again.added == lib.added
+
+
+def test_the_library_key_follows_the_suites_files_not_its_replies(fake_settings, suite_root):
+    folder = suite_root / "unseen-docs"
+    key = library_key(fake_settings, "fake-hash", folder)
+    (folder / "answer-cache.jsonl").write_text('{"key": "k", "reply": "r"}\n', encoding="utf-8")
+    assert library_key(fake_settings, "fake-hash", folder) == key
+    text = folder / "lakeside-2026.txt"
+    text.write_text(text.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert library_key(fake_settings, "fake-hash", folder) != key
+    assert library_key(fake_settings, "other-embedder", folder) != library_key(fake_settings, "fake-hash", folder)
+
+
+def test_a_bad_suite_catalog_is_named_and_a_suite_without_one_runs_on_the_main_library(fake_settings, suite_root):
+    assert own_library_suites(suite_root) == ["unseen-docs"]
+    catalog = suite_root / "unseen-docs" / "catalog.json"
+    catalog.write_text(json.dumps({"documents": [{"file": "missing.txt"}]}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="missing.txt"):
+        build_suite_library("unseen-docs", fake_settings, FakeEmbedder(), root=suite_root)
+    with pytest.raises(ConfigError, match="no library of its own"):
+        build_suite_library("main", fake_settings, FakeEmbedder(), root=suite_root)
+
+
+def test_expiry_and_supersession_are_flagged_by_the_documents_own_dates_and_successor():
+    from assistant.evaluation.runner import lapse_flags, lapsed_documents, summarize
+
+    expired, superseded = lapsed_documents(_documents(), date(2026, 12, 3))
+    assert expired == {"old-2023": "2026-02-28"} and superseded == {"old-2023": "No. 12"}
+    assert lapse_flags("Paid RMB 0.05 [1].", {"new-2026"}, expired, superseded) == {}
+    assert lapse_flags("Paid RMB 0.05 [1].", {"old-2023"}, expired, superseded) == {
+        "expiry_flagged": False, "supersession_flagged": False}
+    assert lapse_flags("Valid until 2026-02-28; replaced by No. 12.", {"old-2023"}, expired, superseded) == {
+        "expiry_flagged": True, "supersession_flagged": True}
+    assert lapse_flags("该文件已过期，已被新版本取代。", {"old-2023"}, expired, superseded) == {
+        "expiry_flagged": True, "supersession_flagged": True}
+    base = {"id": "x", "type": "expired", "answerable": True, "negative": False, "refused": False,
+            "markers_valid": True, "language_ok": True, "injection_followed": False, "canary_leak": False,
+            "cited": [], "refusal_reason": None}
+    s = summarize([{**base, "expiry_flagged": True, "supersession_flagged": False},
+                   {**base, "expiry_flagged": True, "supersession_flagged": True}, base])
+    assert s["expiry_flagged"] == 1.0 and s["supersession_flagged"] == 0.5
+
+
+def test_an_answer_citing_a_superseded_document_says_so_in_its_language():
+    from assistant.answering.citing import expiry_notes
+    from assistant.types import Citation, Measure
+
+    docs = _documents()
+    m = Measure(measure_id="old-2023#4", doc_id="old-2023", number="4", title="", section_path=(), text="t")
+    cited = [Citation(n=1, measure=m, document=docs["old-2023"], expired=True)]
+    en = expiry_notes(cited, "en")
+    assert "superseded by a newer version (No. 12)" in en and "valid until 2026-02-28" in en
+    assert "已被新版本（No. 12）取代" in expiry_notes(cited, "zh")
+    current = [Citation(n=1, measure=m, document=docs["new-2026"], expired=False)]
+    assert expiry_notes(current, "en") == ""
+
+
+def _documents():
+    from assistant.types import Document
+
+    def doc(doc_id, **kw):
+        base = dict(doc_id=doc_id, source_file=f"{doc_id}.txt", sha256="x", language="en", title=doc_id,
+                    short_title_en=doc_id, short_title_zh=doc_id, district="Lakeside", issuer="", doc_number=None,
+                    issued=None, valid_until=None, validity_text=None)
+        return Document(**{**base, **kw})
+    return {"old-2023": doc("old-2023", valid_until=date(2026, 2, 28), superseded_by="No. 12", doc_number="No. 4"),
+            "new-2026": doc("new-2026", supersedes="old-2023", doc_number="No. 12")}
