@@ -55,7 +55,8 @@ def test_dry_run_shows_the_preview_and_changes_nothing(library, capsys):
 
 
 @pytest.mark.parametrize("name, measures", [("qiyun-innovation-vouchers.docx", 10), ("riverside-manufacturing.pdf", 9),
-                                            ("harbourview-notice.html", 8), ("wanghu-inline.txt", 8)])
+                                            ("harbourview-notice.html", 8), ("wanghu-inline.txt", 8),
+                                            ("elmford-exhibitions.md", 3)])
 def test_add_publishes_into_library_and_index(library, capsys, name, measures):
     seeds, index = library
     old = load_index(index)
