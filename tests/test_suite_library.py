@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -118,3 +119,28 @@ def _documents():
         return Document(**{**base, **kw})
     return {"old-2023": doc("old-2023", valid_until=date(2026, 2, 28), superseded_by="No. 12", doc_number="No. 4"),
             "new-2026": doc("new-2026", supersedes="old-2023", doc_number="No. 12")}
+
+
+def test_the_version_in_force_leads_unless_the_question_asks_about_the_earlier_one():
+    from assistant.retrieval.versions import in_force_first
+    from assistant.types import Hit, Measure
+
+    docs = _documents()
+    docs = {"old-2023": replace(docs["old-2023"], issued=date(2023, 2, 10)),
+            "new-2026": replace(docs["new-2026"], issued=date(2026, 2, 6))}
+
+    def hit(rank, doc_id, n, other="new-2026"):
+        d = docs.get(doc_id) or replace(docs[other], doc_id=doc_id, supersedes=None)
+        m = Measure(measure_id=f"{doc_id}#{n}", doc_id=doc_id, number=str(n), title="", section_path=(), text="t")
+        return Hit(rank=rank, score=1.0 / rank, measure=m, document=d)
+
+    hits = [hit(1, "old-2023", 4), hit(2, "other", 1), hit(3, "new-2026", 4), hit(4, "new-2026", 5)]
+    order = [h.measure.measure_id for h in in_force_first(hits, "Is there a payment for rooftop solar?")]
+    assert order == ["other#1", "new-2026#4", "old-2023#4", "new-2026#5"]
+    assert [h.rank for h in in_force_first(hits, "rooftop solar")] == [1, 2, 3, 4]
+    for asks_old in ("Under the 2023 measures, how much was paid?", "Is the old policy still in force?",
+                     "原来的政策还有效吗？", "No. 4 rooftop solar"):
+        assert in_force_first(hits, asks_old) == hits
+    assert in_force_first(hits, "We are replacing old boilers: what subsidy?")[0].measure.measure_id == "other#1"
+    ahead = [hit(1, "new-2026", 4), hit(2, "old-2023", 4)]
+    assert in_force_first(ahead, "rooftop solar") == ahead
