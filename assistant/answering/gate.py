@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from ..corpus.clean import to_simplified
+from ..corpus.places import unknown_districts
 from ..retrieval.hybrid import QueryPlan
 from ..types import Hit
 
@@ -129,7 +130,9 @@ def signals(plan: QueryPlan, hits: list[Hit], vocab: set[str]) -> dict:
 
 def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
            min_dense: float = MIN_DENSE, min_dense_alone: float = MIN_DENSE_ALONE,
-           min_coverage: float = MIN_COVERAGE) -> GateDecision:
+           min_coverage: float = MIN_COVERAGE, places: frozenset[str] = frozenset()) -> GateDecision:
+    """`places`: the districts and cities the library's documents are for (corpus.places.library_places);
+    a question naming another district is refused."""
     s = signals(plan, hits, vocab)
     # Full-width or traditional forms must not slip past the patterns.
     folded = to_simplified(unicodedata.normalize("NFKC", question))
@@ -143,6 +146,8 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
         if (re.search(rf"\b{en}\b", q) or zh in q) and en not in top_text and zh not in top_text:
             return GateDecision(False, "other_place", s)
     if _NANJING.search(q) and not _NANJING.search(top_text):
+        return GateDecision(False, "other_place", s)
+    if places and unknown_districts(question, places):
         return GateDecision(False, "other_place", s)
     corpus_years = {y for h in hits for y in _YEAR.findall(
         f"{h.document.title} {h.document.issued} {h.document.valid_until} {h.measure.text}")}
