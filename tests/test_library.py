@@ -56,7 +56,7 @@ def test_dry_run_shows_the_preview_and_changes_nothing(library, capsys):
 
 @pytest.mark.parametrize("name, measures", [("qiyun-innovation-vouchers.docx", 10), ("riverside-manufacturing.pdf", 9),
                                             ("harbourview-notice.html", 8), ("wanghu-inline.txt", 8),
-                                            ("elmford-exhibitions.md", 3)])
+                                            ("elmford-exhibitions.md", 3), ("lanshan-twenty.txt", 20)])
 def test_add_publishes_into_library_and_index(library, capsys, name, measures):
     seeds, index = library
     old = load_index(index)

@@ -144,3 +144,16 @@ def test_the_version_in_force_leads_unless_the_question_asks_about_the_earlier_o
     assert in_force_first(hits, "We are replacing old boilers: what subsidy?")[0].measure.measure_id == "other#1"
     ahead = [hit(1, "new-2026", 4), hit(2, "old-2023", 4)]
     assert in_force_first(ahead, "rooftop solar") == ahead
+
+
+def test_publish_bench_publishes_in_a_copy_and_answers_about_the_new_document(fake_settings):
+    from assistant.evaluation import publish_bench
+
+    before = read_manifest(fake_settings.index_dir)
+    result = publish_bench.run(fake_settings, ROOT / "tests" / "documents" / "lanshan-twenty.txt",
+                               ["岚山区对新认定的市级智能工厂奖励多少？"])
+    assert result["measures"] == result["embedded"] == 20
+    (answer,) = result["answers"]
+    assert answer["question"].startswith("岚山区") and isinstance(answer["cites_new_document"], bool)
+    assert result["publish_to_last_answer_s"] >= result["publish_s"] > 0
+    assert read_manifest(fake_settings.index_dir) == before  # published in a copy only

@@ -74,13 +74,16 @@ def register(sub, common) -> None:
 
     p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full); "
                                                       "match: the health check; library: a generated library at scale; "
-                                                      "server: the shared model server; loadtest: the deployment")
-    p.add_argument("what", choices=["search", "answer", "match", "library", "server", "loadtest"],
+                                                      "server: the shared model server; loadtest: the deployment; "
+                                                      "publish: from a new document to answers about it")
+    p.add_argument("what", choices=["search", "answer", "match", "library", "server", "loadtest", "publish"],
                    help="server: the shared model server with 1, 2, 4 slots against the in-process model; "
                         "loadtest: PostgreSQL, the model server, two replicas and nginx, one replica killed")
     p.add_argument("--documents", type=int, default=500, help="generated documents (library bench)")
     p.add_argument("--measures", type=int, default=20, help="measures per generated document (library bench)")
     p.add_argument("--keep", type=Path, help="build the library bench here and keep it (default: a temporary folder)")
+    p.add_argument("--file", type=Path, help="publish bench: the document to publish (in a copy of the library)")
+    p.add_argument("--question", action="append", default=[], help="publish bench: a question about it (repeat)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench); questions (server)")
     p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
@@ -278,6 +281,14 @@ def cmd_bench(args, settings) -> int:
         from ..matching.commands import cmd_bench_match
 
         return cmd_bench_match(args, settings)
+
+    if args.what == "publish":
+        from . import publish_bench
+
+        if args.file is None or not args.question:
+            raise ConfigError("jxa bench publish needs --file DOCUMENT and at least one --question")
+        print(json.dumps(publish_bench.run(settings, args.file, args.question), ensure_ascii=False, indent=1))
+        return 0
 
     if args.what == "library":
         from . import scale
