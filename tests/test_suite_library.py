@@ -157,3 +157,17 @@ def test_publish_bench_publishes_in_a_copy_and_answers_about_the_new_document(fa
     assert answer["question"].startswith("岚山区") and isinstance(answer["cites_new_document"], bool)
     assert result["publish_to_last_answer_s"] >= result["publish_s"] > 0
     assert read_manifest(fake_settings.index_dir) == before  # published in a copy only
+
+
+def test_an_article_of_a_chinese_document_is_named_as_an_article_in_english():
+    from assistant.answering.citing import label
+    from assistant.answering.verify import Evidence
+    from assistant.types import Measure
+
+    doc = replace(_documents()["new-2026"], language="zh", short_title_en="Qinglan District policy",
+                  short_title_zh="青澜区若干措施")
+    m = Measure(measure_id="qinglan-2026#12", doc_id=doc.doc_id, number="十二", title="", section_path=(), text="t",
+                label="青澜区若干措施 第十二条 创业场地补贴")
+    assert label(Evidence(1, m, doc, "t"), "en") == "Qinglan District policy, Article 12"
+    item = replace(m, label="青澜区若干措施 第三项 融资担保")
+    assert label(Evidence(1, item, doc, "t"), "en") == "Qinglan District policy, measure 3"

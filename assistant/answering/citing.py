@@ -53,6 +53,7 @@ def label(e: Evidence, language: str) -> str:
     # "徐汇区…方案 第11项 创业支持" -> "measure 11"; "上海市…方案 四(三) 信用监管" -> "measure 4(3)"
     place = e.measure.label.removeprefix(e.document.short_title_zh).split()
     number = place[0] if place else e.measure.number
+    kind = "Article" if number.endswith(("条", "條")) else "measure"  # "第三条" -> "Article 3"
     number = re.sub(r"[零〇一二两三四五六七八九十百]+", lambda m: str(cn_to_int(m.group(0)) or m.group(0)),
-                    number.removeprefix("第").removesuffix("项"))
-    return f"{e.document.short_title_en}, measure {number}"
+                    number.removeprefix("第").removesuffix("项").removesuffix("条").removesuffix("條"))
+    return f"{e.document.short_title_en}, {kind} {number}"
