@@ -60,3 +60,18 @@ def test_the_gate_refuses_an_unknown_district_and_answers_a_known_one(fake_assis
         assert d.covered is covered or (not covered and d.reason == "other_place")
         if not covered:
             assert d.reason == "other_place"
+
+
+def test_retrieval_knows_the_librarys_districts_and_a_level_word_does_not_name_the_city():
+    from assistant.corpus.places import library_aliases
+    from assistant.retrieval.hybrid import detect_places
+
+    aliases = library_aliases([_doc("lanshan-2026", "岚山区人民政府办公室", "Lanshan"),
+                               _doc("shanghai-2024", "上海市人民政府办公厅", "Shanghai"),
+                               _doc("elmford-2026", "Elmford District Commerce Bureau", "Elmford", "en")])
+    assert aliases == {"lanshan": "Lanshan", "岚山": "Lanshan", "elmford": "Elmford"}
+    assert detect_places("岚山区对新认定的市级智能工厂奖励多少", aliases) == (("district", "Lanshan"),)
+    assert detect_places("市级智能工厂奖励多少", aliases) == (("district", "Shanghai"),)
+    assert detect_places("how much does elmford pay", aliases) == (("district", "Elmford"),)
+    both = detect_places("what do the shanghai municipal plan and jing'an's plan say", aliases)
+    assert set(both) == {("district", "Jing'an"), ("district", "Shanghai")}  # the city named, not a level

@@ -140,3 +140,20 @@ def library_places(documents) -> frozenset[str]:
         if place is not None:
             out.update(x for x in (place.name_en, place.name_zh, place.city_zh) if x)
     return frozenset(out)
+
+
+def library_aliases(documents) -> dict[str, str]:
+    """How a question names each district the library holds -> the documents' district: the English
+    name in lower case ("lanshan") and the Chinese name without its suffix ("岚山"). Made from the
+    documents, so a district added to the library is recognised at once."""
+    out: dict[str, str] = {}
+    for d in documents:
+        if not d.district:
+            continue
+        place = district_of(d.issuer, d.title)
+        if place is not None and place.level == "city":
+            continue  # a city's documents apply in all its districts: naming the city boosts nothing here
+        out[d.district.lower()] = d.district
+        if place is not None and place.name_zh:
+            out[re.sub(r"(?:新区|区|县)$", "", place.name_zh)] = d.district
+    return out

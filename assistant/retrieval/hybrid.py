@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..corpus.clean import has_cjk, normalize_for_index
+from ..corpus.places import library_aliases
 from ..types import Document, Hit, Measure
 from .embedders import Embedder
 from .store import IndexData
@@ -96,11 +97,24 @@ class Glossary:
         return list(dict.fromkeys(t for t in extra if t not in text))
 
 
-def detect_places(text: str) -> tuple[tuple[str, str], ...]:
+# Words for the city level ("市级智能工厂" is a municipal recognition): a place only when no district is named.
+_CITY_LEVEL = ("municipal", "citywide", "city-wide", "全市", "市级", "市政府")
+
+
+def detect_places(text: str, library: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """The places a question names: the aliases above, and the library's own districts
+    (corpus.places.library_aliases)."""
     found = []
-    for alias, target in PLACE_ALIASES.items():
+    aliases = {**{a: ("district", d) for a, d in (library or {}).items()}, **PLACE_ALIASES}
+    for alias, target in aliases.items():
+        if alias in _CITY_LEVEL:
+            continue
         if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", text) and target not in found:
             found.append(target)
+    if not any(kind == "district" for kind, _ in found):
+        for alias in _CITY_LEVEL:
+            if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", text) and PLACE_ALIASES[alias] not in found:
+                found.append(PLACE_ALIASES[alias])
     # Every document is in Shanghai, but "Shanghai" with no district named means the city's own plan.
     if not found and re.search(r"(?<![a-z])shanghai(?![a-z])|上海", text):
         found.append(("district", "Shanghai"))
@@ -136,6 +150,7 @@ class HybridRetriever:
         titles = " ".join(f"{d.title} {d.short_title_en} {d.short_title_zh} {d.issuer}" for d in data.documents.values())
         self.known_words = self._vocab | self.glossary.words() | set(tokenize(normalize_for_index(titles)))
         self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
+        self.place_aliases = library_aliases(data.documents.values())
 
     def summary(self) -> dict:
         """What the index holds, for health checks: documents, measures, the embedder it was built with."""
@@ -146,7 +161,7 @@ class HybridRetriever:
         text = normalize_for_index(question)
         extra = self.glossary.expand(text)
         expanded = f"{text} {' '.join(extra)}".strip()
-        return QueryPlan(text, expanded, tuple(tokenize(expanded)), detect_places(text))
+        return QueryPlan(text, expanded, tuple(tokenize(expanded)), detect_places(text, self.place_aliases))
 
     def dense(self, texts: list[str], n: int) -> list[list[tuple[int, float]]]:
         """The n nearest chunks for each text (one embedding call for all of them)."""
