@@ -171,3 +171,34 @@ def test_an_article_of_a_chinese_document_is_named_as_an_article_in_english():
     assert label(Evidence(1, m, doc, "t"), "en") == "Qinglan District policy, Article 12"
     item = replace(m, label="青澜区若干措施 第三项 融资担保")
     assert label(Evidence(1, item, doc, "t"), "en") == "Qinglan District policy, measure 3"
+
+
+def test_a_whole_run_leaves_a_suite_with_its_own_library_out_and_the_suite_runs_on_it(fake_settings, tmp_path,
+                                                                                       capsys):
+    from assistant.cli import main
+
+    by_id = {i.id: i for i in load_items(ROOT / "eval" / "questions.jsonl")}
+    rows = []
+    for item_id in ("q0001", "u0002", "u0047"):
+        i = by_id[item_id]
+        rows.append({"id": i.id, "type": i.type, "language": i.language, "question": i.question,
+                     "answerable": i.answerable, "gold": list(i.gold), "key_facts": list(i.key_facts),
+                     "split": i.split, "suite": i.suite})
+    mini = tmp_path / "mini.jsonl"
+    mini.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    common = ["--set", str(mini), "--out", str(tmp_path / "reports"), "--cache", "none", "--no-baseline",
+              "--seeds-dir", str(fake_settings.seeds_dir), "--index-dir", str(fake_settings.index_dir),
+              "--embedder", "fake-hash", "--llm", "fake", "--cache-dir", str(tmp_path / "cache"), "--only", "answers"]
+    assert main(["eval", *common]) == 0
+    captured = capsys.readouterr()
+    assert "unseen-docs left out: each runs on its own library" in captured.err
+    report = json.loads(next((tmp_path / "reports").glob("*.json")).read_text(encoding="utf-8"))
+    assert [r["id"] for r in report["product"]["rows"]] == ["q0001"]
+
+    assert main(["eval", *common, "--suite", "unseen-docs"]) == 0
+    out = capsys.readouterr().out
+    assert "suite unseen-docs (2 items)" in out and "Negative rejection" in out and "Supersession flagged" in out
+    reports = sorted((tmp_path / "reports").glob("*.json"))
+    last = json.loads(reports[-1].read_text(encoding="utf-8"))
+    assert [r["id"] for r in last["product"]["rows"]] == ["u0002", "u0047"]
+    assert [a["doc_id"] for a in last["suite_library"]["added"]][0] == "qinglan-2026"
