@@ -37,6 +37,8 @@ def test_the_library_knows_its_places_in_both_scripts():
     ("Does the Elmford District help with platform fees?", set()),
     ("我们在高新区注册，园区企业、自贸区企业、本区企业有补贴吗？", set()),  # common nouns, not districts
     ("新评上4A级的景区奖励多少？", set()),
+    ("在松岭区通过区经济和信息化委员会申报，最高多少？", set()),  # 区 after a verb is the district's own
+    ("申请人向区财政局申请，材料报区政府同意", set()),
     ("Which district offers the most?", set()),
 ])
 def test_a_district_no_document_is_for_is_unknown(question, unknown):

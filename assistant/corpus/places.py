@@ -84,8 +84,26 @@ _NAMED_EN = re.compile(r"\b([A-Z][a-z'’]+(?: [A-Z][a-z'’]+)?) [Dd]istrict\b|
 _NOT_A_DISTRICT_ZH = re.compile(
     r"(?:园|社|本|该|全|辖|城|景|街|片|郊|市|小|地|山|灾|专|展|校|厂|矿|营|商|湾|港|各|外|老|特|"
     r"保税|自贸|开发|示范|功能|试验|实验|产业|集聚|核心|先行|创新|高新|经济|科技|工业|物流|服务|生活|居住|办公|"
-    r"风景|旅游|其他|其它|哪个|什么|这个|那个|同一|不同|本省|所在|注册|一个|两个|几个|个)$")
+    r"风景|旅游|其他|其它|哪个|什么|这个|那个|同一|不同|本省|所在|注册|一个|两个|几个|个|"
+    # a preposition or verb right before 区: "申请人向区财政局", "报区政府同意"
+    r"向|由|经|在|到|对|给|从|跟|和|与|及|为|按|归|报|交|送|请|去|回|往|赴|入|出|进|驻|于|至|是|的|了|或)$")
 _EN_NOT_NAMES = {"The", "This", "That", "Our", "Which", "What", "Each", "Every", "Any", "Another", "Other", "A"}
+
+
+# Parts of speech a district's name never is (jieba's tags): prepositions, verbs, pronouns, adverbs,
+# conjunctions, particles, numerals, measure words, time and direction words.
+_FUNCTION_TAGS = frozenset({"p", "v", "vd", "vg", "r", "d", "c", "u", "ud", "uj", "ul", "uv", "uz", "m", "q", "f", "t", "ad"})
+
+
+@lru_cache(maxsize=4096)
+def _function_word(word: str) -> bool:
+    """Whether jieba's dictionary holds `word` as one word of a part of speech no place name has."""
+    import jieba
+    import jieba.posseg as pseg
+
+    jieba.setLogLevel(60)
+    tokens = pseg.lcut(word)
+    return len(tokens) == 1 and tokens[0].word == word and word in jieba.dt.FREQ and tokens[0].flag in _FUNCTION_TAGS
 
 
 def _zh_candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -96,8 +114,9 @@ def _zh_candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
         before = text[:m.start()]
         names = tuple(before[-n:] for n in (2, 3) if len(before) >= n and all(_CJK.match(c) for c in before[-n:]))
         up_to_qu = text[:m.end() - 1]  # "高新区" read as 高新 + 区 as well as 高 + 新区
-        if not names or _NOT_A_DISTRICT_ZH.search(before[-3:]) or _NOT_A_DISTRICT_ZH.search(up_to_qu[-3:]):
-            continue
+        if not names or _NOT_A_DISTRICT_ZH.search(before[-3:]) or _NOT_A_DISTRICT_ZH.search(up_to_qu[-3:]) \
+                or _function_word(names[0]):
+            continue  # "通过区融资担保公司": 区 is the district's own, after a verb
         out.append((names[0] + m.group(0), names))
     return out
 
