@@ -144,6 +144,8 @@ def test_the_version_in_force_leads_unless_the_question_asks_about_the_earlier_o
     assert in_force_first(hits, "We are replacing old boilers: what subsidy?")[0].measure.measure_id == "other#1"
     ahead = [hit(1, "new-2026", 4), hit(2, "old-2023", 4)]
     assert in_force_first(ahead, "rooftop solar") == ahead
+    asked = [h.measure.measure_id for h in in_force_first(ahead, "Are the 2023 rooftop solar payments still in force?")]
+    assert asked == ["old-2023#4", "new-2026#4"]  # the version asked about leads
 
 
 def test_publish_bench_publishes_in_a_copy_and_answers_about_the_new_document(fake_settings):

@@ -1,10 +1,11 @@
-"""The version in force first: a measure of a superseded document never leads its successor's.
+"""The version a question is about first: the one in force, unless it asks about the earlier one.
 
 A newer version of a document repeats most of the old one's words, so retrieval scores the two alike
 and either may come first. Unless the question asks about the earlier version (its year or number,
-or words such as "previous", "still valid", "原", "仍然有效"), every hit of a superseded document is
-moved below the first hit of the document replacing it; the old version stays among the hits, for
-"is this still valid?" questions and so that an answer from it is flagged.
+or words such as "old version", "still valid", 原来的政策, 是否有效), every hit of a superseded document
+moves below the first hit of the document replacing it; when it does ask, the newer version's hits
+move below the earlier one's first hit. Both stay among the hits: an answer from the earlier version
+is flagged as superseded.
 """
 
 from __future__ import annotations
@@ -38,15 +39,23 @@ def asks_about_earlier(query: str, old: Document, new: Document) -> bool:
 
 
 def in_force_first(hits: list[Hit], query: str) -> list[Hit]:
-    """The hits with each superseded document's measures after its successor's first one."""
-    successor_of = {h.document.supersedes: h.document for h in hits if h.document.supersedes}
+    """The hits with the version the question is about first: for each document and the one replacing
+    it, the other version's hits move below the first hit of the one asked about (the version in force,
+    unless the question asks about the earlier one)."""
+    docs = {h.document.doc_id: h.document for h in hits}
+    held_for: dict[str, str] = {}  # doc_id whose hits wait -> doc_id whose first hit they wait for
+    for new in docs.values():
+        old = docs.get(new.supersedes or "")
+        if old is not None:
+            first, second = (old, new) if asks_about_earlier(query, old, new) else (new, old)
+            held_for[second.doc_id] = first.doc_id
     held: dict[str, list[Hit]] = {}
     seen: set[str] = set()
     out: list[Hit] = []
     for h in hits:
-        newer = successor_of.get(h.document.doc_id)
-        if newer is not None and newer.doc_id not in seen and not asks_about_earlier(query, h.document, newer):
-            held.setdefault(newer.doc_id, []).append(h)
+        wait_for = held_for.get(h.document.doc_id)
+        if wait_for is not None and wait_for not in seen:
+            held.setdefault(wait_for, []).append(h)
             continue
         out.append(h)
         seen.add(h.document.doc_id)
