@@ -2,10 +2,10 @@
 
 A newer version of a document repeats most of the old one's words, so retrieval scores the two alike
 and either may come first. Unless the question asks about the earlier version (its year or number,
-or words such as "old version", "still valid", 原来的政策, 是否有效), every hit of a superseded document
-moves below the first hit of the document replacing it; when it does ask, the newer version's hits
-move below the earlier one's first hit. Both stay among the hits: an answer from the earlier version
-is flagged as superseded.
+or words such as "old version", "still valid", 原来的政策, 是否有效), the hits of a superseded document
+are left out when the document replacing it has hits: answers cite the version in force. When it does
+ask, both stay and the newer version's hits move below the earlier one's first hit; an answer from the
+earlier version is flagged as superseded.
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ def asks_about_earlier(query: str, old: Document, new: Document) -> bool:
 
 
 def in_force_first(hits: list[Hit], query: str) -> list[Hit]:
-    """The hits with the version the question is about first: for each document and the one replacing
-    it, the other version's hits move below the first hit of the one asked about (the version in force,
-    unless the question asks about the earlier one)."""
+    """The hits of the version the question is about: the version in force alone, or, asked about the
+    earlier one, both with the earlier one's first."""
     docs = {h.document.doc_id: h.document for h in hits}
     held_for: dict[str, str] = {}  # doc_id whose hits wait -> doc_id whose first hit they wait for
     for new in docs.values():
@@ -49,10 +48,15 @@ def in_force_first(hits: list[Hit], query: str) -> list[Hit]:
         if old is not None:
             first, second = (old, new) if asks_about_earlier(query, old, new) else (new, old)
             held_for[second.doc_id] = first.doc_id
+    # Not asked about, a superseded version's hits go: the rerank after retrieval would otherwise put
+    # its words, the same as its successor's, back in the lead.
+    dropped = {old for old, first in held_for.items() if docs[first].supersedes == old}
     held: dict[str, list[Hit]] = {}
     seen: set[str] = set()
     out: list[Hit] = []
     for h in hits:
+        if h.document.doc_id in dropped:
+            continue
         wait_for = held_for.get(h.document.doc_id)
         if wait_for is not None and wait_for not in seen:
             held.setdefault(wait_for, []).append(h)
