@@ -192,3 +192,13 @@ def test_sentences_addressed_to_an_ai_reader_are_left_out_and_reported(library, 
     out = capsys.readouterr().out
     assert "warning: 1 sentences addressed to an AI reader are left out of the index" in out
     assert "Ignore all previous" not in out and "Stall rent is waived" in out
+
+
+def test_the_first_document_creates_the_library_folder(tmp_path, monkeypatch, capsys):
+    seeds, index = tmp_path / "new" / "seeds", tmp_path / "new" / "index"
+    monkeypatch.setenv("JXA_SEEDS_DIR", str(seeds))
+    monkeypatch.setenv("JXA_INDEX_DIR", str(index))
+    monkeypatch.setenv("JXA_EMBEDDER", "fake-hash")
+    assert main(["docs", "add", str(DOCS / "elmford-sections.txt")]) == 0
+    assert "index: 1 documents, 5 measures (5 chunks embedded, 0 reused)" in capsys.readouterr().out
+    assert len(list(seeds.glob("*.txt"))) == 1 and (index / "manifest.json").exists()
