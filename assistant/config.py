@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     today: date | None = Field(None, description="Override today's date (expiry checks); default: the clock")
     max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted")
     max_history_turns: int = Field(6, ge=0, le=50, description="Earlier turns kept for follow-ups")
+    max_history_chars: int = Field(8000, ge=100, le=100_000,
+                                   description="Longest earlier message (question or answer) a history may hold")
 
     # Server
     host: str = Field("127.0.0.1", description="Address the web server binds")

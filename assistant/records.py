@@ -123,16 +123,6 @@ class RecordStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_records(settings) -> RecordStore:
-    """The store the settings name: PostgreSQL at `db_url` when set, else SQLite at `db_path`."""
-    url = settings.db_url.get_secret_value()
-    if url:
-        from .records_postgres import PostgresRecords
-
-        return PostgresRecords(url)
-    return SQLiteRecords(settings.db_path)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 

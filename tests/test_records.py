@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from assistant import records_postgres
-from assistant.records import MIGRATIONS, SCHEMA_VERSION, Records, RecordStore, SQLiteRecords, open_records, redact
+from assistant.record_stores import open_records
+from assistant.records import MIGRATIONS, SCHEMA_VERSION, Records, RecordStore, SQLiteRecords, redact
 from assistant.records_postgres import PostgresRecords
 
 STORES = ("sqlite", "postgres")

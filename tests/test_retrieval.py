@@ -9,7 +9,7 @@ from assistant.corpus.clean import normalize_for_index
 from assistant.errors import ConfigError, IndexLoadError
 from assistant.retrieval import open_retriever
 from assistant.retrieval.embedders import get_embedder
-from assistant.retrieval.hybrid import Glossary, HybridRetriever, detect_places
+from assistant.retrieval.hybrid import Glossary, HybridRetriever
 from assistant.retrieval.store import load_index
 from assistant.retrieval.tokenize import tokenize
 
@@ -91,12 +91,15 @@ def test_plan_normalises_and_detects_places(retriever):
     assert "intellectu" in plan.tokens or "intellectual" in plan.tokens
 
 
-def test_detect_places():
-    assert detect_places("jing'an and xuhui") == (("district", "Jing'an"), ("district", "Xuhui"))
-    assert detect_places("静安区") == (("district", "Jing'an"),)
-    assert detect_places("zhangjiang park") == (("doc", "zhangjiang"),)
-    assert detect_places("jinganx") == ()  # no partial words
-    assert detect_places("what about pudong") == ()
+def test_places_come_from_the_library(retriever):
+    named = retriever.places.named
+    assert named("jing'an and xuhui") == (("district", "Jing'an"), ("district", "Xuhui"))
+    assert named("静安区") == (("district", "Jing'an"),)
+    # A zone one document's title is about means that document.
+    assert named("zhangjiang park") == (("doc", "zhangjiang-jingan-2025"),)
+    assert named("jinganx") == ()  # no partial words
+    assert named("what about pudong") == ()
+    assert [p.name for p in retriever.plan("What about Pudong?").elsewhere] == ["Pudong"]
 
 
 def test_glossary_carries_terms_across_languages():

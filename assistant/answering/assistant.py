@@ -12,13 +12,14 @@ import time
 from collections.abc import Iterator
 
 from ..config import Settings
-from ..corpus.clean import has_cjk, strip_invisible
+from ..corpus.clean import has_cjk
 from ..errors import InputError
 from ..retrieval.hybrid import HybridRetriever
 from ..retrieval.sentences import SentenceTable
 from ..retrieval.versions import in_force_first
 from ..types import Answer
 from .events import StreamEvent
+from .inputs import clean_history, clean_question
 from .language import detect_language, standalone_query
 from .llm import LLM, PrefixStateStore
 from .paths.refusal import coverage_summary
@@ -29,7 +30,7 @@ from .router import route
 from .turn import Services, Turn
 from .verify import Evidence
 
-__all__ = ["Assistant", "StreamEvent", "clean_question", "load_canary", "parse_history"]
+__all__ = ["Assistant", "StreamEvent", "load_canary", "parse_history"]
 
 
 def parse_history(raw) -> list[tuple[str, str]]:
@@ -62,17 +63,6 @@ def load_canary(folder) -> str:
         return text
     except OSError:
         return f"JXA-{secrets.token_hex(6)}"
-
-
-def clean_question(question: str, max_chars: int) -> str:
-    if not isinstance(question, str):
-        raise InputError("the question must be text")
-    question = strip_invisible(question).strip()
-    if not question:
-        raise InputError("the question is empty")
-    if len(question) > max_chars:
-        raise InputError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
-    return question
 
 
 class Assistant:
@@ -166,9 +156,8 @@ class Assistant:
         """The question cleaned, made standalone, planned once and retrieved for."""
         t0 = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
-        history = [(strip_invisible(u)[:2000], strip_invisible(a)[:4000])
-                   for u, a in (history or [])][-self.settings.max_history_turns:]
-        query = standalone_query(question, history)
+        history = clean_history(history, self.settings.max_history_chars, self.settings.max_history_turns)
+        query = standalone_query(question, history, self.retriever.places)
         plan = self.retriever.plan(query)
         hits = in_force_first(self.retriever.search(query, k=self.settings.top_k, plan=plan), query)
         turn = Turn(question=question, query=query, language=detect_language(question), plan=plan,

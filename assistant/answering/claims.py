@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from ..corpus.clean import CJK, normalize_for_index
+from ..corpus.gazetteer import without_place
 
 # First person, as the plan or the enterprise would write it.
 FIRST_PERSON = re.compile(r"(?<![A-Za-z])(?:[Ww]e|[Oo]ur|us)(?![A-Za-z'])|我们|我司|我公司|本公司|咱们")
@@ -33,7 +34,6 @@ DUTY_IN_EVIDENCE = re.compile(r"\bmust\b|\brequire|\bmandatory\b|\bcompulsory\b|
 _ORG_EN = re.compile(r"(?:[A-Z][\w'’-]*\s+(?:(?:of|and|for|the)\s+)*){1,6}(?:Bureau|Commission|Court|Committee|Ministry|"
                      r"Administration|Government|Council|Agency|Exchange|Academy)\b")
 _ORG_ZH = re.compile(f"[{CJK}]{{2,10}}?(?:局|委员会|法院|交易所|政府|总部)")
-_PLACE_PREFIX = re.compile(r"^(?:上海市|上海|静安区|徐汇区|静安|徐汇|市|区)")
 # More than this share of a sentence's own words (or Chinese character pairs) new to its measure, the
 # headings and the question is a sentence about something else.
 NEW_WORD_SHARE = 0.6
@@ -69,6 +69,7 @@ class ClaimEvidence:
     text: str  # the measure's text, label, departments
     names: str  # document titles, issuer, district
     raw: str  # the measure's text as written, for duty words
+    places: tuple[str, ...] = ()  # the Chinese names of its document's place (gazetteer.chinese_names)
 
 
 def _pairs(text: str) -> set[str]:
@@ -120,7 +121,7 @@ def problem(sentence: str, evidence: ClaimEvidence, question: str = "", same_lan
         if normalize_for_index(name.strip()) not in pool:
             return f"names '{name.strip()}', which the measure does not"
     for name in _ORG_ZH.findall(normalize_for_index(bare)):
-        core = _PLACE_PREFIX.sub("", name)
+        core = without_place(name, evidence.places)
         if len(core) >= 2 and core not in pool:
             return f"names '{name}', which the measure does not"
     share = new_word_share(bare, evidence, question)

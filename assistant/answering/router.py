@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterator
 
-from ..corpus.places import library_places
 from ..errors import BackendError
 from ..types import Answer, Outcome
 from .events import StreamEvent
@@ -42,8 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
-    gate = decide(turn.question, turn.plan, list(turn.hits), services.retriever.known_words,
-                  places=library_places(services.retriever.data.documents.values()))
+    gate = decide(turn.question, turn.plan, list(turn.hits), services.retriever.known_words)
     if not gate.covered:
         yield from _refuse(refusal(services, turn, gate.reason, Outcome.GATE_REFUSAL))
         return

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..corpus.clean import CJK, has_cjk, normalize_for_index
+from ..corpus.gazetteer import chinese_names
 from ..corpus.sentences import reply_sentences as split_sentences
 from ..retrieval.tokenize import tokenize
 from ..types import Document, Measure
@@ -98,7 +99,7 @@ class Verifier:
             names=normalize_for_index(" ".join(filter(None, [e.document.title, e.document.short_title_en,
                                                              e.document.short_title_zh, e.document.issuer,
                                                              e.document.district]))),
-            raw=e.measure.text) for e in evidence} if claim_checks else {}
+            raw=e.measure.text, places=chinese_names(e.document)) for e in evidence} if claim_checks else {}
         # Runs of the question's own words: an answer that repeats them when its measure does not say
         # them is echoing the user (an injected "say that ..."), not reporting the policy.
         self._question_grams = _grams(normalize_for_index(question)) if question else set()

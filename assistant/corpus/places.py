@@ -80,14 +80,20 @@ def slug(name: str) -> str:
 # or 景区), or "X District". Names the library's documents hold are known; any other is a place the
 # policies do not cover.
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_NAMED_EN = re.compile(r"\b([A-Z][a-z'’]+(?: [A-Z][a-z'’]+)?) [Dd]istrict\b|\b[Dd]istrict of ([A-Z][a-z'’]+)\b")
+# "Maplewood District", "New Harbour district", "the District of Maplewood"; in normalised (lower-case)
+# text one word before "district".
+_NAMED_EN = (re.compile(r"\b([A-Z][a-z'’]+(?: [A-Z][a-z'’]+)?) [Dd]istrict\b"),
+             re.compile(r"\b[Dd]istrict of ([A-Za-z][a-z'’]+)\b"),
+             re.compile(r"\b([a-z][a-z'’]+) district\b"))
 _NOT_A_DISTRICT_ZH = re.compile(
     r"(?:园|社|本|该|全|辖|城|景|街|片|郊|市|小|地|山|灾|专|展|校|厂|矿|营|商|湾|港|各|外|老|特|"
     r"保税|自贸|开发|示范|功能|试验|实验|产业|集聚|核心|先行|创新|高新|经济|科技|工业|物流|服务|生活|居住|办公|"
     r"风景|旅游|其他|其它|哪个|什么|这个|那个|同一|不同|本省|所在|注册|一个|两个|几个|个|"
     # a preposition or verb right before 区: "申请人向区财政局", "报区政府同意"
     r"向|由|经|在|到|对|给|从|跟|和|与|及|为|按|归|报|交|送|请|去|回|往|赴|入|出|进|驻|于|至|是|的|了|或)$")
-_EN_NOT_NAMES = {"The", "This", "That", "Our", "Which", "What", "Each", "Every", "Any", "Another", "Other", "A"}
+_EN_NOT_NAMES = {"the", "this", "that", "our", "which", "what", "each", "every", "any", "another", "other", "a",
+                 "same", "whole", "new", "local", "my", "your", "their", "its", "one", "whose", "in", "of", "per",
+                 "central", "business", "industrial", "school", "financial", "commercial", "historic", "his", "her"}
 
 
 # Parts of speech a district's name never is (jieba's tags): prepositions, verbs, pronouns, adverbs,
@@ -124,9 +130,9 @@ def _zh_candidates(text: str) -> list[tuple[str, tuple[str, ...]]]:
 def named_districts(text: str) -> set[str]:
     """Districts a question names: "松溪区", "Pinegrove" (as written)."""
     out = {shown for shown, _ in _zh_candidates(text)}
-    for m in _NAMED_EN.finditer(text):
-        name = m.group(1) or m.group(2)
-        words = [w for w in name.split() if w not in _EN_NOT_NAMES and w not in _NOT_PLACES]
+    for m in (m for pattern in _NAMED_EN for m in pattern.finditer(text)):
+        name = m.group(1)
+        words = [w for w in name.split() if w.lower() not in _EN_NOT_NAMES and w not in _NOT_PLACES]
         if words:
             out.add(" ".join(words))
     return out
@@ -148,31 +154,3 @@ def unknown_districts(text: str, known: set[str]) -> set[str]:
             out.add(name)
     return out
 
-
-def library_places(documents) -> frozenset[str]:
-    """Every district and city the library's documents are for, in both scripts where known."""
-    out: set[str] = set()
-    for d in documents:
-        if d.district:
-            out.add(d.district)
-        place = district_of(d.issuer, d.title)
-        if place is not None:
-            out.update(x for x in (place.name_en, place.name_zh, place.city_zh) if x)
-    return frozenset(out)
-
-
-def library_aliases(documents) -> dict[str, str]:
-    """How a question names each district the library holds -> the documents' district: the English
-    name in lower case ("lanshan") and the Chinese name without its suffix ("岚山"). Made from the
-    documents, so a district added to the library is recognised at once."""
-    out: dict[str, str] = {}
-    for d in documents:
-        if not d.district:
-            continue
-        place = district_of(d.issuer, d.title)
-        if place is not None and place.level == "city":
-            continue  # a city's documents apply in all its districts: naming the city boosts nothing here
-        out[d.district.lower()] = d.district
-        if place is not None and place.name_zh:
-            out[re.sub(r"(?:新区|区|县)$", "", place.name_zh)] = d.district
-    return out

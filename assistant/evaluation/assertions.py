@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..corpus.clean import CJK, normalize_for_index
+from ..corpus.gazetteer import without_place
 from ..retrieval.tokenize import STOP_EN, STOP_ZH, tokenize
 
 _CJK_RUN = re.compile(f"[{CJK}]+")
@@ -110,12 +111,12 @@ provides help helps get gets set make makes keep keeps also well along include i
 would shall may can such like other others more new local area areas through via under within by way ways
 is are be been to give gives given work works run runs held hold used use uses using done doing do let lets
 say says state states stated cover covers covered offer offers offered serve serves according source sources
-park parks city municipal shanghai jing'an xuhui zhangjiang jingan one ones both each there their them they its
+park parks city municipal shanghai one ones both each there their them they its
 """
 _FRAME_ZH = """
 方案 措施 政策 该 本 区 市 区里 政府 企业 公司 支持 推动 推进 鼓励 提供 帮助 进行 开展 实施 通过 依托 根据 按照 以及 并 将 会
 可 可以 能 能够 要 给予 获得 享受 相关 有关 主要 进一步 持续 不断 加强 加大 强化 完善 优化 提升 提高 这 这些 此 其 各 各类 等 上海 上海市
-静安 静安区 徐汇 徐汇区 张江 目标 达到 力争 建设 打造 实现 为 对 在 于 由 用 以 和 与 及 或 也 都 就 还 更 更加 让 使 把 从 向 到 中 内 里
+目标 达到 力争 建设 打造 实现 为 对 在 于 由 用 以 和 与 及 或 也 都 就 还 更 更加 让 使 把 从 向 到 中 内 里
 """
 
 
@@ -142,11 +143,13 @@ class MeasureText:
     frame: str  # index form: document titles, district, number, and the issuer when no departments are named
     raw: str  # the text as written (for stance patterns that read case)
     glossary_terms: set[str] = field(default_factory=set)  # other-language terms of glossary entries it uses
+    places: tuple[str, ...] = ()  # the Chinese names of its documents' places (gazetteer.chinese_names)
 
     def __post_init__(self) -> None:
+        # Its own place is part of its frame in both languages ("静安区" for an English Jing'an plan).
         self.tokens = set(tokenize(spelling(self.text))) | set(tokenize(spelling(self.frame))) | {
-            t for term in self.glossary_terms for t in tokenize(spelling(term))}
-        self.pool = self.text + " " + self.frame + " " + " ".join(self.glossary_terms)
+            t for term in (*self.glossary_terms, *self.places) for t in tokenize(spelling(term))}
+        self.pool = self.text + " " + self.frame + " " + " ".join(self.glossary_terms) + " " + " ".join(self.places)
 
 
 _SPELLING = [(re.compile(p), r) for p, r in (
@@ -207,7 +210,7 @@ def names(text: str, measure: MeasureText) -> list[Finding]:
         if crossed:
             if not any(h in pool for h in _ZH_HEAD_EN[suffix]):
                 out.append(Finding("name", f"'{name}': the measure names no such body"))
-        elif not _core_in(name, pool):
+        elif not _core_in(name, pool, measure.places):
             out.append(Finding("name", f"'{name}' is not named in the measure"))
     if not crossed:
         for q in _QUOTED.findall(text):
@@ -231,10 +234,10 @@ def _contiguous(phrase: str, pool: str) -> bool:
     return any(pool_words[i:i + n] == words for i in range(len(pool_words) - n + 1))
 
 
-def _core_in(name: str, pool: str) -> bool:
-    """A Chinese organisation name is the measure's when, its place prefix taken off, it is in the pool
+def _core_in(name: str, pool: str, places: tuple[str, ...]) -> bool:
+    """A Chinese organisation name is the measure's when, its own place taken off, it is in the pool
     (静安区财政局 and 区财政局 are one body; 城管局 is not 市场监管局)."""
-    core = re.sub(r"^(?:上海市|上海|静安区|徐汇区|静安|徐汇|市|区)", "", name)
+    core = without_place(name, places)
     return bool(core) and (core in pool or name in pool)
 
 

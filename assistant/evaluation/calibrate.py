@@ -25,7 +25,8 @@ def sweep(items, assistant) -> int:
     for item in items:
         if item.type in REFUSED_BY_INTENT:
             continue  # refused for what they ask, not by thresholds
-        query = standalone_query(item.question, [tuple(t) for t in item.history]) if item.history else item.question
+        query = (standalone_query(item.question, [tuple(t) for t in item.history], retriever.places)
+                 if item.history else item.question)
         plan = retriever.plan(query)
         hits = retriever.search(query, k=assistant.settings.top_k)
         cases.append((item, query, plan, hits))

@@ -30,6 +30,7 @@ from pathlib import Path
 from ..answering import facts
 from ..answering.verify import mostly_chinese
 from ..corpus.clean import normalize_for_index
+from ..corpus.gazetteer import chinese_names
 from ..retrieval.sentences import SentenceTable
 from . import assertions as A
 
@@ -146,7 +147,8 @@ class Judge:
                 terms = set(self.glossary.expand(text))
                 terms |= set(self.glossary.expand(" ".join(terms)))  # back again: same-language synonyms
             raw = " ".join(m.text + " " + " ".join(m.departments) for m in ms)
-            self._views[key] = A.MeasureText(self.language(key[0]), text, frame, raw, terms)
+            places = tuple(dict.fromkeys(n for d in docs.values() for n in chinese_names(d)))
+            self._views[key] = A.MeasureText(self.language(key[0]), text, frame, raw, terms, places)
         return self._views[key]
 
     def assess(self, sentence: str, mids: list[str], question: str = "") -> Assessment:

@@ -29,7 +29,7 @@ def retrieval_table(items: list[EvalItem], retriever, k: int = 10) -> dict:
     for mode in MODES:
         groups: dict[str, list[dict]] = defaultdict(list)
         for item in rows:
-            query = standalone_query(item.question, [tuple(t) for t in item.history])
+            query = standalone_query(item.question, [tuple(t) for t in item.history], retriever.places)
             ranked = [h.measure.measure_id for h in retriever.search(query, k=k, mode=mode)]
             gold = set(item.gold)
             score = {"r1": M.recall_at(ranked, gold, 1), "r5": M.recall_at(ranked, gold, 5),

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..corpus.clean import has_cjk, to_simplified
+from ..corpus.gazetteer import Gazetteer, load_gazetteer
 from ..errors import ConfigError
 
 VOCABULARY_FILE = "label-vocabulary.json"
@@ -176,13 +177,15 @@ def vocabulary_path(seeds_dir: Path) -> Path:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int) -> Vocabulary:
+def _load(path: str, mtime_ns: int, places: Gazetteer) -> Vocabulary:
     raw = Path(path).read_bytes()
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc}): fix it") from exc
-    return Vocabulary(data, hashlib.sha256(raw).hexdigest()[:16])
+    # Where a measure applies is read from the one gazetteer, so labels follow its hash too.
+    data.setdefault("places", places.data)
+    return Vocabulary(data, hashlib.sha256(raw + places.digest.encode()).hexdigest()[:16])
 
 
 def load_vocabulary(seeds_dir: Path) -> Vocabulary:
@@ -190,4 +193,4 @@ def load_vocabulary(seeds_dir: Path) -> Vocabulary:
     if not path.exists():
         raise ConfigError(f"no label vocabulary at {path}: reinstall the package, or put a {VOCABULARY_FILE} "
                           "in the library folder")
-    return _load(str(path.resolve()), path.stat().st_mtime_ns)
+    return _load(str(path.resolve()), path.stat().st_mtime_ns, load_gazetteer(seeds_dir))

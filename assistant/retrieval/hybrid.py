@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..corpus.clean import has_cjk, normalize_for_index
-from ..corpus.places import library_aliases
+from ..corpus.gazetteer import Elsewhere, LibraryPlaces, load_gazetteer
 from ..types import Document, Hit, Measure
 from .embedders import Embedder
 from .store import IndexData
@@ -22,20 +22,6 @@ log = logging.getLogger(__name__)
 
 GLOSSARY_FILE = "glossary.json"
 
-# Names by which users refer to a district or a document's issuer. Values: ("district", name) boosts
-# every document of that district; ("doc", prefix) boosts documents whose id starts with prefix.
-PLACE_ALIASES: dict[str, tuple[str, str]] = {
-    "jing'an": ("district", "Jing'an"), "jingan": ("district", "Jing'an"), "jing an": ("district", "Jing'an"),
-    "静安": ("district", "Jing'an"),
-    "xuhui": ("district", "Xuhui"), "徐汇": ("district", "Xuhui"),
-    "shanghai municipal": ("district", "Shanghai"), "municipal": ("district", "Shanghai"),
-    "citywide": ("district", "Shanghai"), "city-wide": ("district", "Shanghai"),
-    "上海市": ("district", "Shanghai"), "全市": ("district", "Shanghai"), "市级": ("district", "Shanghai"),
-    "市政府": ("district", "Shanghai"),
-    "zhangjiang": ("doc", "zhangjiang"), "张江": ("doc", "zhangjiang"),
-}
-
-
 @dataclass(frozen=True)
 class QueryPlan:
     """How a question was understood before matching: what the evidence gate looks at too."""
@@ -43,7 +29,8 @@ class QueryPlan:
     text: str  # normalised question
     expanded: str  # with glossary terms from the other language
     tokens: tuple[str, ...]
-    places: tuple[tuple[str, str], ...]
+    places: tuple[tuple[str, str], ...]  # ("district", name) or ("doc", doc_id) the question names
+    elsewhere: tuple[Elsewhere, ...] = ()  # places it names that no document is about
 
 
 class Glossary:
@@ -97,30 +84,6 @@ class Glossary:
         return list(dict.fromkeys(t for t in extra if t not in text))
 
 
-# Words for the city level ("市级智能工厂" is a municipal recognition): a place only when no district is named.
-_CITY_LEVEL = ("municipal", "citywide", "city-wide", "全市", "市级", "市政府")
-
-
-def detect_places(text: str, library: dict[str, str] | None = None) -> tuple[tuple[str, str], ...]:
-    """The places a question names: the aliases above, and the library's own districts
-    (corpus.places.library_aliases)."""
-    found = []
-    aliases = {**{a: ("district", d) for a, d in (library or {}).items()}, **PLACE_ALIASES}
-    for alias, target in aliases.items():
-        if alias in _CITY_LEVEL:
-            continue
-        if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", text) and target not in found:
-            found.append(target)
-    if not any(kind == "district" for kind, _ in found):
-        for alias in _CITY_LEVEL:
-            if re.search(rf"(?<![a-z]){re.escape(alias)}(?![a-z])", text) and PLACE_ALIASES[alias] not in found:
-                found.append(PLACE_ALIASES[alias])
-    # Every document is in Shanghai, but "Shanghai" with no district named means the city's own plan.
-    if not found and re.search(r"(?<![a-z])shanghai(?![a-z])|上海", text):
-        found.append(("district", "Shanghai"))
-    return tuple(found)
-
-
 class HybridRetriever:
     """Search measures by meaning (FAISS) and by words (BM25), fused by reciprocal rank.
 
@@ -131,13 +94,15 @@ class HybridRetriever:
     """
 
     def __init__(self, data: IndexData, embedder: Embedder, glossary: Glossary | None = None, *,
-                 rrf_k: int = 20, candidates: int = 30, district_boost: float = 0.02):
+                 places: LibraryPlaces | None = None, rrf_k: int = 20, candidates: int = 30,
+                 district_boost: float = 0.02):
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG to stdout
         self.data = data
         self.embedder = embedder
         self.glossary = glossary or Glossary([])
+        self.places = places or LibraryPlaces.of(data.documents.values(), load_gazetteer())
         self.rrf_k = rrf_k
         self.candidates = candidates
         self.district_boost = district_boost
@@ -150,7 +115,6 @@ class HybridRetriever:
         titles = " ".join(f"{d.title} {d.short_title_en} {d.short_title_zh} {d.issuer}" for d in data.documents.values())
         self.known_words = self._vocab | self.glossary.words() | set(tokenize(normalize_for_index(titles)))
         self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
-        self.place_aliases = library_aliases(data.documents.values())
 
     def summary(self) -> dict:
         """What the index holds, for health checks: documents, measures, the embedder it was built with."""
@@ -161,7 +125,8 @@ class HybridRetriever:
         text = normalize_for_index(question)
         extra = self.glossary.expand(text)
         expanded = f"{text} {' '.join(extra)}".strip()
-        return QueryPlan(text, expanded, tuple(tokenize(expanded)), detect_places(text, self.place_aliases))
+        return QueryPlan(text, expanded, tuple(tokenize(expanded)), self.places.named(text),
+                         self.places.elsewhere(text))
 
     def dense(self, texts: list[str], n: int) -> list[list[tuple[int, float]]]:
         """The n nearest chunks for each text (one embedding call for all of them)."""
@@ -181,17 +146,16 @@ class HybridRetriever:
         order = np.argsort(-scores)[:n]
         return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
 
-    @staticmethod
-    def _place_effect(doc: Document, places: tuple[tuple[str, str], ...]) -> int:
+    def _place_effect(self, doc: Document, places: tuple[tuple[str, str], ...]) -> int:
         """+1 for a document of a place the question names, -1 for a district document of another
         district (municipal documents apply everywhere and stay neutral), 0 otherwise."""
         for kind, value in places:
             if kind == "district" and doc.district == value:
                 return 1
-            if kind == "doc" and doc.doc_id.startswith(value):
+            if kind == "doc" and doc.doc_id == value:
                 return 1
         named = {v for k, v in places if k == "district"}
-        if named and doc.district not in named and doc.district != "Shanghai":
+        if named and doc.district not in named and not self.places.is_municipal(doc.district):
             return -1
         return 0
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..answering.assistant import clean_question
+from ..answering.inputs import clean_history, clean_question
 from ..errors import AssistantError, BackendError, IndexLoadError, InputError, ModelError
 from ..serving.model_server import HealthReporting
 from ..types import Answer
@@ -28,8 +28,7 @@ from .worker import END, Job, Overloaded, Starting
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "jing-xiao-a"
-MAX_HISTORY = 50
-MAX_HISTORY_CHARS = 8000
+MAX_HISTORY = 50  # turns a request may carry (the assistant keeps settings.max_history_turns of them)
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
@@ -96,7 +95,7 @@ FEEDBACK_MAX_BODY = 16_000
 
 def max_body(settings) -> int:
     """Largest body /api/ask and /v1/chat/completions accept: a question and a full history."""
-    return max(64_000, 8 * settings.max_question_chars + 2 * MAX_HISTORY * MAX_HISTORY_CHARS)
+    return max(64_000, 8 * settings.max_question_chars + 2 * MAX_HISTORY * settings.max_history_chars)
 
 
 def _json_content_type(request: Request) -> bool:
@@ -163,10 +162,10 @@ def _check_question(ctx: WebContext, question: str, history: list[tuple[str, str
         question = clean_question(question, ctx.settings.max_question_chars)
     except InputError as exc:
         raise ApiError(400, "invalid_question", str(exc)) from None
-    for user, answer in history:
-        if len(user) > MAX_HISTORY_CHARS or len(answer) > MAX_HISTORY_CHARS:
-            raise ApiError(400, "invalid_history", f"each history message must be at most {MAX_HISTORY_CHARS:,} "
-                                                   f"characters")
+    try:
+        clean_history(history, ctx.settings.max_history_chars, ctx.settings.max_history_turns)
+    except InputError as exc:
+        raise ApiError(400, "invalid_history", str(exc)) from None
     return question
 
 

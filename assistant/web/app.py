@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from ..answering.assistant import Assistant  # noqa: E402
 from ..config import Settings  # noqa: E402
 from ..corpus.read import MAX_BYTES as MAX_DOCUMENT_BYTES  # noqa: E402
-from ..records import open_records  # noqa: E402
+from ..record_stores import open_records  # noqa: E402
 from . import api, clients, health_check, insights_page  # noqa: E402
 from .context import RateLimiter, WebContext  # noqa: E402
 from .guard import Guard  # noqa: E402

@@ -23,7 +23,7 @@ def cmd_serve(args, settings) -> int:
 
 def cmd_insights(args, settings) -> int:
     from ..insights import compute, gaps_csv, render_text
-    from ..records import open_records
+    from ..record_stores import open_records
 
     records = open_records(settings)
     if args.purge:

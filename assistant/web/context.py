@@ -7,10 +7,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 from ..answering.assistant import Assistant
 from ..config import Settings
+from ..matching.service import Matcher
 from ..records import RecordStore
 from .clients import ClientIdentity
 from .worker import InferenceWorker
@@ -55,6 +56,12 @@ class RateLimiter:
             return 0
 
 
+class HealthCheckPart(Protocol):
+    """The policy health check as the pages that share this context see it."""
+
+    matcher: Matcher
+
+
 @dataclass
 class WebContext:
     settings: Settings
@@ -64,10 +71,10 @@ class WebContext:
     kiosk: bool = False
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     identity: ClientIdentity = field(init=False)
+    health: HealthCheckPart | None = None  # the policy health check (health_check.HealthCheckWeb), set by create_app
 
     def __post_init__(self) -> None:
         self.identity = ClientIdentity(self.settings)
-    health: Any = None  # the policy health check (web.health_check.HealthCheckWeb), set by create_app
 
     @property
     def ready(self) -> bool:
