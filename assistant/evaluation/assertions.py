@@ -80,7 +80,9 @@ _ORG_HEADS = ("bureau", "commission", "office", "government", "court", "center",
               "handbook", "manual", "team", "federation", "mayor", "governor", "director", "minister")
 _EN_NAME = re.compile(r"(?:(?:[A-Z][\w'’&.-]*|of|and|the|for|on|de)\s+){0,7}(?:" +
                       "|".join(h.capitalize() for h in _ORG_HEADS) + r")\b")
-_ZH_ORG = re.compile(f"[{CJK}]{{0,12}}?(?:管理局|分局|总局|局|委员会|法院|交易所|银行|研究院|政府|办公室|护航队|基金|总部|中心"
+# 局 ends these words without naming a body: 布局 (layout), 格局, 大局, 全局, 结局, 开局, 僵局, 终局, 变局.
+_NOT_A_BODY = "(?<![布格大全结开僵残终变])"
+_ZH_ORG = re.compile(f"[{CJK}]{{0,12}}?(?:管理局|分局|总局|{_NOT_A_BODY}局|委员会|法院|交易所|银行|研究院|政府|办公室|护航队|基金|总部|中心"
                      f"|市长|区长|局长|书记|主任)")
 # What a Chinese organisation suffix is called in English, to find its counterpart in an English measure.
 _ZH_HEAD_EN = {"局": ("bureau", "administration"), "委员会": ("commission", "committee"), "法院": ("court",),
