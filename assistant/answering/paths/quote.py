@@ -20,9 +20,10 @@ from .translate import translate
 
 log = logging.getLogger(__name__)
 
-#: token budgets of a quote, and of its translation (a shorter one is tried when the first is not kept)
+#: token budgets of a quote, and of its translation (a shorter one is tried when the first is not kept;
+#: the last is the measure's most relevant sentence alone)
 QUOTE_TOKENS = 120
-TRANSLATION_TOKENS = (80, 40)
+TRANSLATION_TOKENS = (80, 40, 1)
 
 UNAVAILABLE_NOTICE = {
     "en": "The language model is unavailable right now, so this is the closest measure quoted directly.",
@@ -47,9 +48,13 @@ def quote(services: Services, turn: Turn, error: str = "", needs_figure: bool = 
     if not error and best.document.language != language:
         # A shorter quote, when the first is not kept, has fewer figures and terms to get wrong.
         try:
+            tried: set[str] = set()
             for budget in TRANSLATION_TOKENS:
-                translated = translate(
-                    services, select_sentences(best.measure.text, turn.plan_tokens, budget, services.count), language)
+                part = select_sentences(best.measure.text, turn.plan_tokens, budget, services.count)
+                if part in tried:
+                    continue
+                tried.add(part)
+                translated = translate(services, part, language)
                 if translated:
                     break
         except BackendError as exc:  # the original is quoted, with the notice that the model failed
