@@ -51,9 +51,10 @@ def test_a_cited_quotation_stays_whole_around_quotations_of_its_own():
 
 
 def test_answer_sentences_keep_quotations_and_markers_whole():
+    # The quote path's opening and its quotation are one unit: the opening names what is quoted.
     body = 'The closest measure is M3 [1]. It states: "A. B. C." [1] Another point [2].'
-    assert answer_sentences(body) == ["The closest measure is M3 [1].", 'It states: "A. B. C." [1]',
-                                      "Another point [2]."]
+    assert answer_sentences(body) == ['The closest measure is M3 [1]. It states: "A. B. C." [1]', "Another point [2]."]
+    assert answer_sentences('Plain one [1]. "A. B." [2] Last [1].') == ["Plain one [1].", '"A. B." [2]', "Last [1]."]
 
 
 def test_thresholds_report_what_fails():
