@@ -152,7 +152,7 @@ def run_product(items: list[EvalItem], assistant, judge: Judge, progress: Progre
         row = score_item(item, body=body, full=answer.answer, refused=answer.refused, cited=by_n,
                          markers_valid=valid, judge=judge, sources=[c.measure.text for c in answer.citations],
                          timings=timings, expired_docs=expired, canary=assistant.canary,
-                         refusal_reason=answer.notice, superseded_docs=superseded)
+                         refusal_reason=answer.reason, superseded_docs=superseded)
         ranked = [h.measure.measure_id for h in answer.hits]
         row["r5"] = M.recall_at(ranked, set(item.gold), 5) if item.gold else None
         row["lead"] = ranked[0] if ranked else None  # evidence [1], after the rerank
