@@ -247,6 +247,50 @@ def test_a_condition_named_outside_the_offer_keeps_an_unknown_field_uncertain(vo
     assert tried >= len(texts)
 
 
+def _judge_inline(vocab, texts: dict[str, str], profile: Profile) -> dict[str, str]:
+    from assistant.matching.labels import LabelSet
+    from assistant.matching.match import health_check
+
+    doc = _doc()
+    measures = {f"test-doc#{k}": Measure(f"test-doc#{k}", "test-doc", k, "Support", (), t, (), f"Test, {k}")
+                for k, t in texts.items()}
+    labels = LabelSet({mid: make_labels(m, doc, vocab) for mid, m in measures.items()}, "", "v")
+    return {k.split("#", 1)[1]: v for k, v in _levels(health_check(profile, {doc.doc_id: doc}, measures, labels,
+                                                                    vocab, TODAY)).items()}
+
+
+def test_an_industry_named_as_a_means_does_not_make_the_industry_a_condition(vocab):
+    """With the industry unknown, a measure for an industry ("the UHD video industry", "人工智能产业")
+    may apply; one that only uses a technology ("by using big data") or names an actor (banks) applies."""
+    texts = {
+        "target": "Provide financing services for the ultra-high-definition video industry.",
+        "target_zh": "为人工智能产业提供融资服务。",
+        "means": "Improve the accuracy of financing services by using big data, block-chain and other technologies.",
+        "actor": "加强与银行的系统对接，为企业提供融资服务。",
+    }
+    profile = Profile(district="Minhang", employees=20, founded_year=2015, qualifications=(), needs="financing")
+    levels = _judge_inline(vocab, texts, profile)
+    assert levels == {"target": MAY_APPLY, "target_zh": MAY_APPLY, "means": APPLIES, "actor": APPLIES}
+    known = _judge_inline(vocab, texts, Profile(**{**profile.__dict__, "industry": "UHD video production"}))
+    assert known["target"] == APPLIES
+
+
+def test_fast_growth_is_read_from_the_qualifications(vocab):
+    """An offer for fast-growing enterprises applies to a gazelle, and may apply (asking for the
+    qualifications, not the year founded) to one that does not say."""
+    texts = {"growth": "Provide loan interest subsidies to gazelle enterprises."}
+    base = dict(district="Minhang", industry="software", employees=50, founded_year=2015, needs="subsidies")
+    assert _judge_inline(vocab, texts, Profile(**base, qualifications=("gazelle enterprise",))) == {"growth": APPLIES}
+    assert _judge_inline(vocab, texts, Profile(**base, qualifications=())) == {"growth": MAY_APPLY}
+    from assistant.matching.labels import LabelSet
+    from assistant.matching.match import health_check
+
+    doc, m = _doc(), _measure(texts["growth"])
+    check = health_check(Profile(**base, qualifications=()), {doc.doc_id: doc}, {m.measure_id: m},
+                         LabelSet({m.measure_id: make_labels(m, doc, vocab)}, "", "v"), vocab, TODAY)
+    assert "qualifications held" in check.results[0].reason and "year founded" not in check.results[0].reason
+
+
 def test_report_is_escaped_and_dated(matcher):
     evil = "<script>alert(1)</script>"
     check = matcher.check(Profile(district="Xuhui", industry=evil, needs="financing"))
