@@ -203,11 +203,15 @@ def test_unknown_required_field_is_never_a_confident_applies(matcher):
     no_needs = matcher.check(Profile(district="Xuhui", industry="AI", employees=10, founded_year=2025,
                                      qualifications=()))
     assert not no_needs.level(APPLIES)
-    # SME-only financing subsidies: a firm of unknown size may apply, a large one does not.
+    # SME-only financing subsidies: a firm of unknown size may apply for them; the same measure's
+    # financing services, offered to every enterprise, apply.
     small = Profile(district="Jing'an", industry="software", founded_year=2010, qualifications=(),
-                    needs="financing subsidies and interest discounts")
-    unknown = _levels(matcher.check(small))
-    assert unknown["jingan-2026#III.20"] == MAY_APPLY
+                    needs="subsidies and interest discounts")
+    assert _levels(matcher.check(small))["jingan-2026#III.20"] == MAY_APPLY
+    large = Profile(**{**small.__dict__, "employees": 2000})
+    assert _levels(matcher.check(large))["jingan-2026#III.20"] == DOES_NOT_APPLY
+    financing = Profile(**{**small.__dict__, "needs": "financing"})
+    assert _levels(matcher.check(financing))["jingan-2026#III.20"] == APPLIES
 
 
 _FIELD_CATEGORIES = {"industry": ("industry",), "employees": ("size",), "founded_year": ("stage",),
@@ -273,6 +277,20 @@ def test_an_industry_named_as_a_means_does_not_make_the_industry_a_condition(voc
     assert levels == {"target": MAY_APPLY, "target_zh": MAY_APPLY, "means": APPLIES, "actor": APPLIES}
     known = _judge_inline(vocab, texts, Profile(**{**profile.__dict__, "industry": "UHD video production"}))
     assert known["target"] == APPLIES
+
+
+def test_a_beneficiary_named_once_in_an_offer_restricts_that_offer_only(vocab):
+    """Named once, in the offer of subsidies, SMEs are that offer's condition: the measure's open loans
+    apply to a firm of unknown size. Named in every sentence, start-ups are whom the measure is for."""
+    texts = {
+        "once": "Small and medium-sized enterprises receive rent subsidies. Banks shall offer loans to enterprises.",
+        "throughout": "Start-ups receive rent subsidies. Banks shall offer loans. Start-ups get training.",
+    }
+    base = dict(district="Minhang", industry="software", qualifications=())
+    loans = _judge_inline(vocab, texts, Profile(**base, needs="loans"))
+    assert loans == {"once": APPLIES, "throughout": MAY_APPLY}
+    subsidies = _judge_inline(vocab, texts, Profile(**base, needs="subsidies"))
+    assert subsidies == {"once": MAY_APPLY, "throughout": MAY_APPLY}
 
 
 def test_fast_growth_is_read_from_the_qualifications(vocab):

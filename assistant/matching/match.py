@@ -8,13 +8,15 @@ The decision for one measure, top to bottom:
 4. the best offer for the needs: every condition met and the needs known -> applies;
    a condition whose field is unknown (or one the text does not spell out) -> may apply;
    a condition not met                                  -> does not apply (condition not met).
-A required field that is unknown never yields "applies": whoever the measure names, in any of its
-sentences, counts as a condition while the profile's field for it is unknown.
+A required field that is unknown never yields "applies": whoever the measure names in a sentence
+that offers nothing, or in more than one sentence, counts as a condition while the profile's field
+for it is unknown (named once, inside one offer, it is that offer's condition).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -285,14 +287,16 @@ def judge_measure(measure: Measure, doc: Document, labels: MeasureLabels, f: Fac
         reason = _t("not_met", lang, what="; ".join(best.failed))
         return result(DOES_NOT_APPLY, reason, code, best.conditions, score, best.kinds, best.offer.quote)
     if best.state is True:
-        # A measure that names who it is for in one sentence may mean it for all of them: while the
-        # field that decides it is unknown, the verdict is not a confident one.
-        # Whoever the measure names anywhere (in an offer or not) may be who it is meant for.
-        # Fast growth is no field of the profile: named outside an offer, it is who acts ("rely on the
-        # gazelles to drive..."), not a condition the enterprise could answer.
+        # Whoever the measure names in a sentence that offers nothing, or names more than once, may be
+        # whom the whole measure is for: while that field is unknown, the verdict is not a confident one.
+        # Named once, inside one offer, a beneficiary is that offer's condition only. Fast growth is
+        # no field of the profile: outside its own offer it is who acts ("rely on the gazelles to drive").
         named = [t for t in labels.terms if t.category in BENEFICIARY_CATEGORIES
                  and (t.category, t.key) != ("stage", "growth")]
-        unknown = [t for t in named + [t for o in offers for t in o.beneficiaries] if _beneficiary_met(t, f) is None]
+        times = Counter((t.category, t.key) for t in named)
+        named = [t for t in named if times[(t.category, t.key)] > 1
+                 or not any(o.start <= t.start < o.end for o in offers if o.start >= 0)]
+        unknown = [t for t in named if _beneficiary_met(t, f) is None]
         if f.industries is None:
             # An offer for the needs that names industries may be meant for them alone.
             unknown += [t for j in judged for t in j.offer.mentions]
