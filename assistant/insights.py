@@ -26,7 +26,7 @@ from .records import Record
 from .retrieval.tokenize import tokenize
 
 # Refusals that say nothing about missing policy: the question was not a policy question at all.
-NOT_GAPS = frozenset({"injection", "off_topic"})
+NOT_GAPS = frozenset({"injection", "unlawful", "off_topic"})
 HEALTH_CHECK = "health_check"  # the record's mode for a policy health check
 GAP_SIMILARITY = 0.9  # cosine above which two refused questions count as the same question
 MAX_TOPICS = 12

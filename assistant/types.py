@@ -12,7 +12,8 @@ class Document:
     """One policy document, cleaned, with the metadata parsed from its text (or the catalog).
 
     `effective` is set only when the text names the day it takes effect; None means from its issue.
-    `supersedes` names the doc_id of the earlier version this one replaces, if any.
+    `supersedes` names the doc_id of the earlier version this one replaces, if any; `superseded_by`
+    names the later version that replaces this one.
     """
 
     doc_id: str
@@ -30,6 +31,9 @@ class Document:
     validity_text: str | None
     effective: date | None = None
     supersedes: str | None = None
+    # How the newer version in the library is named (its number, else its title), set when the library
+    # is read: a document never states what later replaced it.
+    superseded_by: str | None = None
 
     def expired(self, today: date) -> bool:
         """Whether the document's validity ended before `today` (one without an end date never expires)."""

@@ -686,7 +686,7 @@ def test_chinese_fragments_left_in_an_english_translation_are_mended(fake_assist
 def test_english_fragments_left_in_a_chinese_translation_are_mended_by_the_glossary(fake_assistant):
     """"优化 customs 流程": the glossary's term replaces the fragment. A fragment the glossary lacks is
     not sent to the model alone (out of its sentence it renders words literally): it stays English, and
-    a translation with more than two such words is rejected as half-translated."""
+    the translation is then not used."""
     fake_assistant.llm.script = _translator(lambda text: "备案")
     assert mend_chinese(fake_assistant.services, "优化 customs 流程。") == "优化海关流程。"
     assert mend_chinese(fake_assistant.services, "支持本地高-customs企业。") == "支持本地高海关企业。"
@@ -700,11 +700,12 @@ def test_english_fragments_left_in_a_chinese_translation_are_mended_by_the_gloss
     assert mend_chinese(fake_assistant.services, kept) == kept  # acronyms are not fragments
 
 
-def test_a_chinese_translation_with_a_word_left_in_english_is_still_used(fake_assistant):
-    """One word the glossary cannot mend leaves the translation far more readable than the original."""
+def test_a_chinese_translation_with_a_word_left_in_english_is_not_used(fake_assistant):
+    """A word the glossary cannot mend is a translation left unfinished: the original is quoted instead."""
     fake_assistant.llm.script = _translator(lambda text: "加强对企业wayfinding事项的服务。")
     answer = fake_assistant.ask("静安区怎样保护知识产权？")
-    assert answer.mode == "extractive" and "译文如下" in answer.answer and "wayfinding" in answer.answer
+    assert answer.mode == "extractive" and "wayfinding" not in answer.answer
+    assert "译文如下" not in answer.answer and answer.outcome is Outcome.ORIGINAL_QUOTE
 
 
 @pytest.mark.parametrize(("relevance", "refused"), [("YES", False), ("NO", True)])
@@ -762,3 +763,51 @@ def test_a_reply_whose_first_two_sentences_fail_is_not_read_further(fake_assista
     assert "free boat [1]. Filler " in stored and stored.count("Filler") == 1
     again = fake_assistant.ask(IP_JINGAN)
     assert again.answer == live.answer and fake_assistant.cache.hits >= 1
+
+
+# ---------------------------------------------------------------- a dropped sentence's stand-in
+def _sentences_of(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.;。；])\s*", text) if len(s) > 40]
+
+
+def test_a_dropped_sentence_is_replaced_by_its_measures_own_sentence_quoted(fake_assistant):
+    """The model credits a sentence of measure [1] to a body the measure does not name: the verifier
+    drops it, and the measure's own sentence is quoted in its place, cited, the rest of the answer kept."""
+    holder = {}
+
+    def reply(messages):
+        lead = evidence_blocks(messages)[1]
+        first, second = _sentences_of(lead)[:2]
+        holder["second"] = second.rstrip(".;")
+        return (f"{first.rstrip('.;')} [1]. The Imaginary Harbour Commission says that "
+                f"{second[0].lower()}{second[1:].rstrip('.;')} [1].")
+
+    fake_assistant.llm.script = reply
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.outcome is Outcome.GENERATED
+    assert "Imaginary Harbour Commission" not in answer.answer
+    assert f'In the measure\'s own words: "{holder["second"]}' in answer.answer
+    assert_markers_resolve(answer)
+
+
+def test_quotations_alone_do_not_make_a_generated_answer(fake_assistant):
+    """Every generated sentence dropped, even with a stand-in for each: the quote path answers."""
+    def reply(messages):
+        first, second = _sentences_of(evidence_blocks(messages)[1])[:2]
+        return " ".join(f"The Imaginary Harbour Commission says that {s[0].lower()}{s[1:].rstrip('.;')} [1]."
+                        for s in (first, second))
+
+    fake_assistant.llm.script = reply
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.mode == "extractive" and "Imaginary" not in answer.answer
+    assert "own words" not in answer.answer
+
+
+def test_no_stand_in_for_a_sentence_nothing_in_the_measure_resembles(fake_assistant):
+    def reply(messages):
+        return f"{first_sentence(evidence_blocks(messages)[1])} [1]. Every company also receives a free car [1]."
+
+    fake_assistant.llm.script = reply
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.outcome is Outcome.GENERATED and "free car" not in answer.answer
+    assert "own words" not in answer.answer

@@ -52,11 +52,12 @@ def test_concurrent_sessions_lose_nothing_and_never_overlap_the_model(rig):
     assert fig.ok, fig.failures
     assert v["answered"] == 18 and v["failed"] == 0 and v["records_stored"] == 18
     assert v["retries_after_503"] > 0  # six sessions on three places: the 503 path was taken, and recovered from
-    # Every question reached the model: a reply for each generated answer; for each quote (a lead in the
-    # other language) the check and two translations, which the fake model does not give.
+    # Every question reached the model: a reply for each generated answer; for each quote the check, and
+    # for one in the other language up to three translation attempts, which the fake model does not give.
     modes = v["modes"]
-    assert modes.get("generated", 0) + modes.get("extractive", 0) == 18 and v["max_concurrent_model_calls"] == 1
-    assert v["model_calls"] == modes.get("generated", 0) + 3 * modes.get("extractive", 0)
+    generated, quoted = modes.get("generated", 0), modes.get("extractive", 0)
+    assert generated + quoted == 18 and v["max_concurrent_model_calls"] == 1
+    assert generated + quoted <= v["model_calls"] <= generated + 4 * quoted
 
 
 @pytest.mark.slow

@@ -220,3 +220,28 @@ def test_a_quote_and_its_frame_are_judged_by_the_quote():
     assert J.claim_of('The closest measure is X, Measure 3. It states: "We shall do Y." [1]') == "We shall do Y."
     assert J.claim_of("According to source [1], the district supports Y.") == "the district supports Y."
     assert J.claim_of("根据[1]，静安区支持企业。") == "静安区支持企业。"
+
+
+def test_answers_are_split_as_the_product_splits_a_reply():
+    """A document number's "No. 18" ends no sentence; the quote path's opening stays with its quotation
+    however many full stops the measure's name holds; a quotation put in place of a dropped sentence is
+    one sentence of its own."""
+    assert J.answer_sentences("The 2024 Measures (JDDRC D (2024) No. 18) support R&D [1]. They fund labs [1].") == [
+        "The 2024 Measures (JDDRC D (2024) No. 18) support R&D [1].", "They fund labs [1]."]
+    opening = 'The closest measure is Plan 2025-2026, II. Key Tasks, Measure 12. It states: "We shall do Y. And Z." [1]'
+    assert J.answer_sentences(opening) == [opening]
+    assert J.claim_of(opening) == "We shall do Y. And Z."
+    mixed = 'Xuhui supports Y [1]. In the measure\'s own words: "We shall do Z" [2]. It also funds W [1].'
+    parts = J.answer_sentences(mixed)
+    assert parts == ["Xuhui supports Y [1].", 'In the measure\'s own words: "We shall do Z" [2].', "It also funds W [1]."]
+    assert J.claim_of(parts[1]) == "We shall do Z"
+    zh = "静安区支持企业[1]。措施原文：“我们将推进A。推进B”[2]。企业可申请[1]。"
+    assert J.answer_sentences(zh)[1] == "措施原文：“我们将推进A。推进B”[2]。"
+    assert J.claim_of(J.answer_sentences(zh)[1]) == "我们将推进A。推进B"
+
+
+def test_a_word_ending_in_ju_is_not_always_a_bureau():
+    measure = A.MeasureText("zh", "重点实施产业链布局。区财政局负责。", "", "重点实施产业链布局。区财政局负责。")
+    assert A.names("重点实施产业链的整体布局。", measure) == []
+    assert [f.kind for f in A.names("由区城管局统一发放。", measure)] == ["name"]
+    assert A.names("区财政局负责发放。", measure) == []

@@ -55,7 +55,8 @@ def test_dry_run_shows_the_preview_and_changes_nothing(library, capsys):
 
 
 @pytest.mark.parametrize("name, measures", [("qiyun-innovation-vouchers.docx", 10), ("riverside-manufacturing.pdf", 9),
-                                            ("harbourview-notice.html", 8), ("wanghu-inline.txt", 8)])
+                                            ("harbourview-notice.html", 8), ("wanghu-inline.txt", 8),
+                                            ("elmford-exhibitions.md", 3), ("lanshan-twenty.txt", 20)])
 def test_add_publishes_into_library_and_index(library, capsys, name, measures):
     seeds, index = library
     old = load_index(index)
@@ -191,3 +192,13 @@ def test_sentences_addressed_to_an_ai_reader_are_left_out_and_reported(library, 
     out = capsys.readouterr().out
     assert "warning: 1 sentences addressed to an AI reader are left out of the index" in out
     assert "Ignore all previous" not in out and "Stall rent is waived" in out
+
+
+def test_the_first_document_creates_the_library_folder(tmp_path, monkeypatch, capsys):
+    seeds, index = tmp_path / "new" / "seeds", tmp_path / "new" / "index"
+    monkeypatch.setenv("JXA_SEEDS_DIR", str(seeds))
+    monkeypatch.setenv("JXA_INDEX_DIR", str(index))
+    monkeypatch.setenv("JXA_EMBEDDER", "fake-hash")
+    assert main(["docs", "add", str(DOCS / "elmford-sections.txt")]) == 0
+    assert "index: 1 documents, 5 measures (5 chunks embedded, 0 reused)" in capsys.readouterr().out
+    assert len(list(seeds.glob("*.txt"))) == 1 and (index / "manifest.json").exists()

@@ -1,5 +1,6 @@
 """The staff library page in a real browser (Debian's chromium through Playwright): sign in, upload a
-DOCX, read its preview, publish, then ask the chat about it. Screenshots go to test-artifacts/."""
+document in each format, read its preview, publish; for the DOCX, then ask the chat about it.
+Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -69,3 +70,30 @@ def test_staff_add_a_docx_and_the_chat_answers_from_it(library_server, open_page
     answer = _bot_messages(chat).last.inner_text()
     assert "50万元" in answer
     chat.screenshot(path=str(artifacts / "library-answer.png"))
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("wanghu-inline.txt", ("望湖区商务委员会关于支持商贸流通企业发展的若干措施", "wanghu-2026#4", "valid until 2029-03-31")),
+    ("elmford-exhibitions.md", ("EDCB [2026] No. 7", "elmford-2026#1", "Exhibition subsidies")),
+    ("riverside-manufacturing.pdf", ("RDPG [2025] No. 21", "riverside-2025#III.8", "valid until 2028-12-31")),
+    ("harbourview-notice.html", ("HDGO [2026] No. 2", "harbourview-2026#II.1", "2,000 talent apartments")),
+])
+def test_staff_preview_and_publish_each_format(library_server, open_page, artifacts, name, shown):
+    page = open_page(library_server.url + "/insights/library", ready="#password")
+    page.fill("#password", STAFF_PASSWORD)
+    page.click("#login-submit")
+    page.goto(library_server.url + "/insights/library")
+    page.wait_for_selector("#document")
+    page.set_input_files("#document", str(DOCS / name))
+    page.click("#preview")
+    preview = page.locator("#library-preview")
+    preview.wait_for()
+    text = preview.inner_text()
+    for part in shown:
+        assert part in text
+    page.screenshot(path=str(artifacts / f"library-preview-{Path(name).suffix[1:]}.png"), full_page=True)
+    page.click("#publish")
+    page.locator("#library-message").wait_for()
+    doc_id = shown[1].split("#")[0]
+    assert f"Published {doc_id}" in page.locator("#library-message").inner_text()
+    assert doc_id in page.locator("body").inner_text()  # listed among the library's documents

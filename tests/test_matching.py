@@ -203,11 +203,15 @@ def test_unknown_required_field_is_never_a_confident_applies(matcher):
     no_needs = matcher.check(Profile(district="Xuhui", industry="AI", employees=10, founded_year=2025,
                                      qualifications=()))
     assert not no_needs.level(APPLIES)
-    # SME-only financing subsidies: a firm of unknown size may apply, a large one does not.
+    # SME-only financing subsidies: a firm of unknown size may apply for them; the same measure's
+    # financing services, offered to every enterprise, apply.
     small = Profile(district="Jing'an", industry="software", founded_year=2010, qualifications=(),
-                    needs="financing subsidies and interest discounts")
-    unknown = _levels(matcher.check(small))
-    assert unknown["jingan-2026#III.20"] == MAY_APPLY
+                    needs="subsidies and interest discounts")
+    assert _levels(matcher.check(small))["jingan-2026#III.20"] == MAY_APPLY
+    large = Profile(**{**small.__dict__, "employees": 2000})
+    assert _levels(matcher.check(large))["jingan-2026#III.20"] == DOES_NOT_APPLY
+    financing = Profile(**{**small.__dict__, "needs": "financing"})
+    assert _levels(matcher.check(financing))["jingan-2026#III.20"] == APPLIES
 
 
 _FIELD_CATEGORIES = {"industry": ("industry",), "employees": ("size",), "founded_year": ("stage",),
@@ -245,6 +249,64 @@ def test_a_condition_named_outside_the_offer_keeps_an_unknown_field_uncertain(vo
                 tried += 1
                 assert levels[mid] == MAY_APPLY, (field, mid)
     assert tried >= len(texts)
+
+
+def _judge_inline(vocab, texts: dict[str, str], profile: Profile) -> dict[str, str]:
+    from assistant.matching.labels import LabelSet
+    from assistant.matching.match import health_check
+
+    doc = _doc()
+    measures = {f"test-doc#{k}": Measure(f"test-doc#{k}", "test-doc", k, "Support", (), t, (), f"Test, {k}")
+                for k, t in texts.items()}
+    labels = LabelSet({mid: make_labels(m, doc, vocab) for mid, m in measures.items()}, "", "v")
+    return {k.split("#", 1)[1]: v for k, v in _levels(health_check(profile, {doc.doc_id: doc}, measures, labels,
+                                                                    vocab, TODAY)).items()}
+
+
+def test_an_industry_named_as_a_means_does_not_make_the_industry_a_condition(vocab):
+    """With the industry unknown, a measure for an industry ("the UHD video industry", "人工智能产业")
+    may apply; one that only uses a technology ("by using big data") or names an actor (banks) applies."""
+    texts = {
+        "target": "Provide financing services for the ultra-high-definition video industry.",
+        "target_zh": "为人工智能产业提供融资服务。",
+        "means": "Improve the accuracy of financing services by using big data, block-chain and other technologies.",
+        "actor": "加强与银行的系统对接，为企业提供融资服务。",
+    }
+    profile = Profile(district="Minhang", employees=20, founded_year=2015, qualifications=(), needs="financing")
+    levels = _judge_inline(vocab, texts, profile)
+    assert levels == {"target": MAY_APPLY, "target_zh": MAY_APPLY, "means": APPLIES, "actor": APPLIES}
+    known = _judge_inline(vocab, texts, Profile(**{**profile.__dict__, "industry": "UHD video production"}))
+    assert known["target"] == APPLIES
+
+
+def test_a_beneficiary_named_once_in_an_offer_restricts_that_offer_only(vocab):
+    """Named once, in the offer of subsidies, SMEs are that offer's condition: the measure's open loans
+    apply to a firm of unknown size. Named in every sentence, start-ups are whom the measure is for."""
+    texts = {
+        "once": "Small and medium-sized enterprises receive rent subsidies. Banks shall offer loans to enterprises.",
+        "throughout": "Start-ups receive rent subsidies. Banks shall offer loans. Start-ups get training.",
+    }
+    base = dict(district="Minhang", industry="software", qualifications=())
+    loans = _judge_inline(vocab, texts, Profile(**base, needs="loans"))
+    assert loans == {"once": APPLIES, "throughout": MAY_APPLY}
+    subsidies = _judge_inline(vocab, texts, Profile(**base, needs="subsidies"))
+    assert subsidies == {"once": MAY_APPLY, "throughout": MAY_APPLY}
+
+
+def test_fast_growth_is_read_from_the_qualifications(vocab):
+    """An offer for fast-growing enterprises applies to a gazelle, and may apply (asking for the
+    qualifications, not the year founded) to one that does not say."""
+    texts = {"growth": "Provide loan interest subsidies to gazelle enterprises."}
+    base = dict(district="Minhang", industry="software", employees=50, founded_year=2015, needs="subsidies")
+    assert _judge_inline(vocab, texts, Profile(**base, qualifications=("gazelle enterprise",))) == {"growth": APPLIES}
+    assert _judge_inline(vocab, texts, Profile(**base, qualifications=())) == {"growth": MAY_APPLY}
+    from assistant.matching.labels import LabelSet
+    from assistant.matching.match import health_check
+
+    doc, m = _doc(), _measure(texts["growth"])
+    check = health_check(Profile(**base, qualifications=()), {doc.doc_id: doc}, {m.measure_id: m},
+                         LabelSet({m.measure_id: make_labels(m, doc, vocab)}, "", "v"), vocab, TODAY)
+    assert "qualifications held" in check.results[0].reason and "year founded" not in check.results[0].reason
 
 
 def test_report_is_escaped_and_dated(matcher):

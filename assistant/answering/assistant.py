@@ -16,6 +16,7 @@ from ..corpus.clean import has_cjk
 from ..errors import InputError
 from ..retrieval.hybrid import HybridRetriever
 from ..retrieval.sentences import SentenceTable
+from ..retrieval.versions import in_force_first
 from ..types import Answer
 from .events import StreamEvent
 from .inputs import clean_history, clean_question
@@ -158,7 +159,7 @@ class Assistant:
         history = clean_history(history, self.settings.max_history_chars, self.settings.max_history_turns)
         query = standalone_query(question, history, self.retriever.places)
         plan = self.retriever.plan(query)
-        hits = self.retriever.search(query, k=self.settings.top_k, plan=plan)
+        hits = in_force_first(self.retriever.search(query, k=self.settings.top_k, plan=plan), query)
         turn = Turn(question=question, query=query, language=detect_language(question), plan=plan,
                     hits=tuple(hits), t0=t0)
         turn.timings["retrieve_ms"] = turn.elapsed_ms()

@@ -3,16 +3,18 @@
 A sentence fails when it
   - speaks as the government or the enterprise (first person: "We shall…", "我们可以…"): the answer
     speaks about the policy;
-  - states a duty or a condition ("must", "required", "必须", "需要提供", "才能") with no such word in the
-    evidence it cites;
+  - takes a stance the cited measure does not: an obligation, a condition, a completed fact, a cost or
+    payment, a frequency or an absolute ("must provide", "only … can", "has already issued", "free of
+    charge", "every month", "guarantees"), each licensed only by words of its kind in the measure;
   - names an organisation (a capitalised name ending in Bureau, Commission, Court…; a Chinese name ending
     in 局, 委员会, 法院…) that the cited measure, its departments and its document do not name;
   - is mostly words of its own: more than NEW_WORD_SHARE of its words (English) or character pairs
     (Chinese) found neither in the cited measure, its headings nor the question.
 
-This is the product's check, kept apart from the evaluation's judge (evaluation/assertions.py): it reads
-surface forms (unstemmed words, character pairs) where the judge reads stems, glossary synonyms and
-embeddings, and its word lists are its own.
+The voice and stance rules are the one definition of them: the evaluation's judge
+(evaluation/assertions.py) reads them from here, so the product drops what the judge would reject. The
+rest differs: names and new words are read as surface forms (unstemmed words, character pairs), where the
+judge reads stems, glossary synonyms and embeddings.
 """
 
 from __future__ import annotations
@@ -23,13 +25,48 @@ from dataclasses import dataclass
 from ..corpus.clean import CJK, normalize_for_index
 from ..corpus.gazetteer import without_place
 
-# First person, as the plan or the enterprise would write it.
-FIRST_PERSON = re.compile(r"(?<![A-Za-z])(?:[Ww]e|[Oo]ur|us)(?![A-Za-z'])|我们|我司|我公司|本公司|咱们")
-# Duties and conditions, and what in the evidence may carry one over.
-DUTY = re.compile(r"\bmust\b|\brequired\b|\bobliged\b|\bmandatory\b|\bcompulsory\b|\bhave to\b|\bneeds? to\b|\bonly\b"
-                  r"|必须|需要提供|需提供|须提交|需要提交|才能|方可|只有|强制", re.I)
-DUTY_IN_EVIDENCE = re.compile(r"\bmust\b|\brequire|\bmandatory\b|\bcompulsory\b|\bobligat|\bonly\b|\bnot exceed\b"
-                              r"|必须|须|应当|不得|强制|方可|才能|只有|要求", re.I)
+# First person, as the plan or the enterprise would write it (the judge reads the same, evaluation/assertions.py).
+FIRST_PERSON = re.compile(r"(?<![A-Za-z])(?:[Ww]e|[Oo]urs?|us|[Ww]e'(?:ll|re|ve))(?![A-Za-z'])"
+                          r"|我们|我司|我公司|本公司|咱们|我方|我区|我市")
+# Stances a sentence may add. Each: the claim's pattern, and what in the measure (in either language)
+# licenses it. Obligations are judged apart from the plan's own "We shall" (its voice, not a duty).
+STANCES: dict[str, tuple[str, str]] = {
+    "obligation": (
+        r"\bmust\b|\brequired\b|\brequires?\b|\bmandatory\b|\bcompulsory\b|\bobliged\b|\bhave to\b|\bhas to\b"
+        r"|\bneeds? to\b|必须|务必|(?<![无毋必])须|需要提供|需提交|需要提交|强制|应当",
+        r"\bmust\b|\brequired?\b|\bmandatory\b|\bcompulsory\b|\bobligat|(?<!we )\bshall not\b|\bmay not\b"
+        r"|必须|须|应当|强制|不得|原则上应"),
+    "condition": (
+        r"\bonly\b|\bbefore (?:they|it|you|he|she|the \w+) can\b|\bto (?:qualify|count as)\b|\bunless\b"
+        r"|才能|方可|只有|只能|须先|前提",
+        r"\bonly\b|\bqualified\b|\beligible\b|\bmeet the conditions\b|\bwho meet\b|\bunless\b|\bprovided that\b"
+        r"|符合条件|条件|方可|才能|只有|只能|前提"),
+    "completed": (
+        r"\balready\b|\bha(?:s|ve) (?:been )?(?:issued|launched|implemented|completed|introduced|built|raised)\b"
+        r"|已经|已全面|已(?:发行|建成|实行|实现|开通|推出|完成)",
+        r"\balready\b|\bhas been\b|\bhave been\b|已经|已"),
+    "cost": (
+        r"\bfree\b(?! trade)|\bfree of charge\b|\bat no cost\b|\binterest-free\b|\bzero interest\b|\bno rent\b|\bpays?\b"
+        r"|\bpays? (?:for|the full|all)\b|\bpaid by\b|\bcompensat|\bwaived?\b|\bcash\b|\bbonus|\breimburs"
+        r"|免费|免租|免息|零利率|免除|垫付|补偿|报销|奖金|注资",
+        r"\bfree\b|\bexempt|\bsubsid|\bpay|\baward|\bgrant|\breward|\bcompensat|\brefund|\bfund"
+        r"|免费|免除|免税|减免|补贴|奖励|资助|补助|贴息|兑付|补偿|退税|垫付|注资|入股|先用后付"),
+    "frequency": (
+        r"\bevery (?:day|week|month|quarter|year)\b|\b(?:daily|weekly|monthly|quarterly|annually|annual)\b"
+        r"|\bwithin (?:a|an|one|two|three|\d+) (?:hours?|days?|weeks?|months?|working days?)\b|\bon the same day\b"
+        r"|每天|每日|每周|每月|每季度|每年|当天|当日|(?:小时|工作日|天|日|周)内",
+        r"\bevery (?:day|week|month|quarter|year)\b|\bannual|\beach year\b|\ba year\b|\bper year\b|\bwithin\b"
+        r"|每天|每日|每周|每月|每季度|每年|日内|天内|小时内|工作日"),
+    "absolute": (
+        r"\bguarantee[sd]?\b|\balways\b|\bnever\b|\bno exceptions?\b|\bwithout any\b|\bat all\b|\bevery (?:permit|problem|data)"
+        r"|保证|一律|永远|任何|统一下调|统一由",
+        r"\bguarantee|\bensure|\balways\b|\bnever\b|\ball\b|保证|确保|一律|全部|任何|均|统一"),
+}
+STANCE_CLAIM = {k: re.compile(c, re.I) for k, (c, _) in STANCES.items()}
+STANCE_MEASURE = {k: re.compile(m, re.I) for k, (_, m) in STANCES.items()}
+# "We shall" in the plan's English is its voice; "shall be exempted" states a rule.
+PLAN_SHALL = re.compile(r"\b(?:we|it|they|and|which|parks?|district|government) shall\b", re.I)
+
 # Organisation names: a capitalised run ending in a head noun; Chinese names ending in a body suffix.
 _ORG_EN = re.compile(r"(?:[A-Z][\w'’-]*\s+(?:(?:of|and|for|the)\s+)*){1,6}(?:Bureau|Commission|Court|Committee|Ministry|"
                      r"Administration|Government|Council|Agency|Exchange|Academy)\b")
@@ -104,6 +141,17 @@ def new_word_share(sentence: str, evidence: ClaimEvidence, question: str = "") -
     return len(new) / len(words) if words else 0.0
 
 
+def stances(sentence: str, measure_raw: str) -> list[tuple[str, str]]:
+    """(kind, the words) of each stance the sentence takes that the measure, as written, does not."""
+    plain_measure = PLAN_SHALL.sub(" ", measure_raw)
+    out = []
+    for kind, pattern in STANCE_CLAIM.items():
+        m = pattern.search(sentence)
+        if m and not STANCE_MEASURE[kind].search(plain_measure):
+            out.append((kind, m.group(0)))
+    return out
+
+
 def problem(sentence: str, evidence: ClaimEvidence, question: str = "", same_language: bool = True) -> str:
     """Why the sentence says what its evidence does not, or "" when it reports it. Across languages only
     the voice and duties are read: names and words cannot be compared."""
@@ -111,9 +159,10 @@ def problem(sentence: str, evidence: ClaimEvidence, question: str = "", same_lan
     m = FIRST_PERSON.search(bare)
     if m:
         return f"speaks as the government or the enterprise ('{m.group(0)}')"
-    m = DUTY.search(bare)
-    if m and not DUTY_IN_EVIDENCE.search(evidence.raw):
-        return f"states a duty or condition ('{m.group(0)}') the measure does not"
+    added = stances(bare, evidence.raw)
+    if added:
+        kind, said = added[0]
+        return f"states a{'n' if kind[0] in 'aeiou' else ''} {kind} ('{said}') the measure does not"
     if not same_language:
         return ""
     pool = evidence.text + " " + evidence.names

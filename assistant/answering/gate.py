@@ -37,6 +37,62 @@ INJECTION = re.compile(
     re.I,
 )
 
+# A request for help breaking the law or deceiving the authorities: forged records, tax evasion, bribery,
+# collusion, other people's personal data, fraud on subsidies or creditors. Refused with the fixed reason
+# `unlawful` when it asks for help (not when it asks about penalties, prevention or reporting).
+_UNLAWFUL_ASK = (r"\b(?:help (?:me|us)|can you|could you|how (?:do|can|could|should|would|might) (?:we|i)|how to|teach (?:me|us)|"
+        r"give me|get me|find (?:me|out)|look up|write (?:me |us )?(?:a|an|some)|what(?:'?s| is) the (?:easiest|best|quickest|"
+        r"simplest|safest) way|is there (?:a|any) way|any way to|we (?:want|need|plan) to|we'?d like to|i (?:want|need) to|"
+        r"tell (?:me|us) how|show (?:me|us) how)\b|"
+        r"帮我|帮我们|帮忙|教我|教下|怎么|怎样|如何|有什么办法|有冇办法|有没有办法|点样|我们想|我想|给我|告诉我|查一下|查下|怎么操作")
+_UNLAWFUL_ACT = (
+    # forging and fabricating
+    r"\b(?:fabricat\w*|falsif\w*|forg(?:e|ed|ing)|counterfeit\w*|doctor(?:ed|ing)?)\b|"
+    r"\b(?:fake|bogus|made-up|false)\s+(?:[\w&-]+\s+){0,3}(?:records?|invoices?|receipts?|documents?|certificates?|materials?|"
+    r"lists?|contracts?|complaints?|reviews?|accounts?|expenses?|payroll|ledgers?|statements?|data|figures|employees?|staff|"
+    r"names?|identit\w*|ids?|applications?|claims?)\b|"
+    # escaping the authorities
+    r"\bwithout (?:it |them |anyone |us |the \w+ )?(?:being |getting )?(?:detected|caught|noticed|found out|finding out|knowing)|"
+    r"\b(?:inspectors?|authorities|tax (?:bureau|office|authorit\w+)|regulators?|auditors?|police)\s+(?:don'?t|do not|won'?t|"
+    r"will not|can'?t|cannot|never)\s+(?:find|notice|see|know|detect|catch)|"
+    r"\b(?:hide|conceal|cover up)\b.{0,60}\b(?:from (?:the )?(?:\w+ )?|so (?:that )?(?:the )?(?:\w+ )?)(?:inspector|authorit|tax|"
+    r"regulator|auditor|police|government|bureau|officials?)|"
+    r"\b(?:evade|dodge|avoid paying)\s+(?:\w+\s+)?tax\w*|\btax evasion\b|"
+    # bribery and collusion
+    r"\bbrib\w*|\bpay off (?:an? |the |our )?(?:\w+ )?(?:inspector|official|officer|auditor|regulator|judge)s?\b|\bkickbacks?\b|"
+    r"\b(?:coordinate|rig|fix)\w*\s+(?:our |the |their )?(?:bids?|tenders?|prices?)\b|\bbid[- ]rigging\b|\bcollu\w*|"
+    # other people's personal data
+    r"\b(?:names?|phone numbers?|home address\w*|id (?:card )?numbers?|identity card\w*|addresses)\b.{0,60}"
+    r"\b(?:complain\w*|report\w*|competitor\w*|whistleblow\w*|filed|owner|boss|rival\w*)|"
+    r"\b(?:competitor|rival|complainant|whistleblower|employee|customer|neighbou?r)\w*'?s?\b.{0,40}\b(?:home address|"
+    r"phone numbers?|id (?:card )?numbers?|identity card|personal (?:data|information|details))|"
+    # fraud on public money and creditors
+    r"\bshell compan\w*|\b(?:claim|get|collect)\w* (?:the same |a |one )?(?:subsid\w+|grants?)\b.{0,20}\b(?:\d+|twice|"
+    r"several|multiple|many) times|\bdouble[- ]dip\w*|"
+    r"\b(?:avoid|get out of|escape|dodge|skip|walk away from) (?:paying )?(?:\w+ )?(?:debts?|what we owe|wages|suppliers?|creditors?)|"
+    r"\bimpersonat\w*|\b(?:in|under|using) (?:another|someone else'?s|a different|other) (?:compan\w*|firm\w*|enterprise\w*)'?s? name|"
+    # Chinese
+    r"假(?:的|嘅)?.{0,6}?(?:研发|费用|台账|发票|合同|材料|名单|账|证明|简历|申报|投诉|评价|数据|员工|雇员|工资|流水|报表)|"
+    r"伪造|编造|虚开|虚报|虚构|造假|做假账|假账|冒用|冒充|盗用(?:别|他)|"
+    r"串通|围标|陪标|行贿|贿赂|塞钱|送红包|"
+    r"逃税|偷税|漏税|(?:避开|躲避|逃避)(?:税务|检查|监管|执法|债务)|"
+    r"(?:不|唔|别|莫)(?:被|俾|让|给)?.{0,8}?(?:发现|查到|察觉)|"
+    r"赖掉|赖账|逃废债|恶意注销|身份证号|家庭住址|(?:举报|投诉)(?:人|者)的?(?:姓名|名字|电话|手机|信息|身份)|"
+    r"刷单|套取|骗取|骗补|重复申领"
+)
+_LAWFUL_FRAME = (r"\b(?:penalt\w*|punish\w*|fine[sd]?|crack(?:s|ing)? down|combat\w*|prevent\w*|(?:do|can|should) (?:we|i) report|"
+           r"report(?:ing)? (?:a|an|the|it|them|this|fraud|bribery|corruption)|what happens if|consequences?|protect\w* (?:us|our|against)|victims?|spot|identify|verify|"
+           r"check whether|is it (?:legal|allowed)|legally)\b|打击|查处|处罚|惩戒|惩处|防范|防止|举报(?!人|者)|维权|被.{0,6}(?:冒用|伪造|骗)|是否合法|合规")
+UNLAWFUL_ASK = re.compile(_UNLAWFUL_ASK, re.I)
+UNLAWFUL_ACT = re.compile(_UNLAWFUL_ACT, re.I)
+LAWFUL_FRAME = re.compile(_LAWFUL_FRAME, re.I)
+
+
+def asks_for_unlawful_help(folded: str) -> bool:
+    """`folded`: the question in NFKC, simplified form."""
+    return bool(UNLAWFUL_ACT.search(folded) and UNLAWFUL_ASK.search(folded) and not LAWFUL_FRAME.search(folded))
+
+
 # Requests that are plainly not about enterprise policy, however close their words land in the corpus
 # ("buy", "week", "company" all occur in it): code, sums, weather, recipes, stock tips, jokes and verse.
 OFF_TOPIC = re.compile(
@@ -87,7 +143,7 @@ QUESTION_WORDS_ZH = frozenset("""
 @dataclass(frozen=True)
 class GateDecision:
     covered: bool
-    reason: str  # "", "injection", "off_topic", "other_place", "other_year", "amount_not_stated", "weak_match"
+    reason: str  # "", "injection", "unlawful", "off_topic", "other_place", "other_year", "amount_not_stated", "weak_match"
     signals: dict = field(default_factory=dict)
 
 
@@ -124,6 +180,8 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
     folded = to_simplified(unicodedata.normalize("NFKC", question))
     if INJECTION.search(folded):
         return GateDecision(False, "injection", s)
+    if asks_for_unlawful_help(folded):
+        return GateDecision(False, "unlawful", s)
     if not hits or OFF_TOPIC.search(folded):
         return GateDecision(False, "off_topic", s)
     top_text = normalize_for_index(" ".join(h.measure.text + " " + h.document.title for h in hits[:3]))

@@ -6,7 +6,8 @@
     lead measure in the other language: the check at once (relevance.py)
         NO                                                 -> paths/refusal.py   (MODEL_REFUSAL)
         otherwise                                          -> paths/quote.py     (translated or original quote)
-    else the reply, verified as it streams (paths/generated.py; held back for a figure question)
+    else the reply, verified as it streams (paths/generated.py; held back for a figure question;
+    a dropped sentence may give way to its measure's own sentence, quoted: paths/stand_in.py)
         a figure asked for, none in what is shown          -> paths/refusal.py   (FIGURE_REFUSAL)
         sentences shown (even if the model then failed)    -> the generated answer (GENERATED)
         nothing shown, the model failed                    -> paths/quote.py     (UNAVAILABLE_QUOTE)

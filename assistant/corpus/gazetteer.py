@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..types import Document
 from .clean import normalize_for_index
-from .places import district_of
+from .places import district_of, unknown_districts
 
 GAZETTEER_FILE = "gazetteer.json"
 _AFFIX = re.compile(r"(?:新区|区|县|市)$")
@@ -203,7 +203,13 @@ class LibraryPlaces:
             text = re.sub(rf"(?<![a-z]){re.escape(mask)}(?![a-z])", " ", text)
         pattern = _compiled(tuple(sorted(self.elsewhere_terms)))
         names = dict.fromkeys(self.elsewhere_terms[m.group(0)] for m in pattern.finditer(text)) if pattern else {}
-        return tuple(Elsewhere(n, tuple(t for t, name in self.elsewhere_terms.items() if name == n)) for n in names)
+        found = [Elsewhere(n, tuple(t for t, name in self.elsewhere_terms.items() if name == n)) for n in names]
+        # A district the gazetteer does not list either ("松溪区", "pinegrove district"): still not the library's.
+        listed = {t for e in found for t in e.spellings}
+        for name in sorted(unknown_districts(text, set(self.aliases) | set(self.fallback))):
+            if name not in listed and _AFFIX.sub("", name) not in listed:
+                found.append(Elsewhere(name, tuple(dict.fromkeys((name, _AFFIX.sub("", name))))))
+        return tuple(found)
 
     def is_municipal(self, district: str) -> bool:
         return district in self.municipal

@@ -40,6 +40,7 @@ class _Style:
 
 _HEADINGS_EN = [
     _Style("chapter", -2, re.compile(r"^(?:Chapter|CHAPTER|Part|PART)\s+([IVXLC]{1,6}|\d{1,3})\b[.:]?\s*(.*)$")),
+    _Style("section", -1, re.compile(r"^(?:Section|SECTION)\s+(\d{1,3}|[IVXLC]{1,6})\b[.:]?\s*(.*)$")),
     _Style(ARTICLE, 0, re.compile(r"^(?:Article|ARTICLE)\s+(\d{1,3}|[IVXLC]{1,6})\b[.:]?\s*(.*)$")),
     _Style("roman", 1, re.compile(r"^([IVX]{1,4})(?:\.\s*|\s{2,}|\s(?=[A-Z]))(\S.*)$")),
     _Style("paren", 2, re.compile(r"^\(([IVX]{1,4}|\d{1,2})\)\s*(\S.*)$")),
@@ -98,9 +99,12 @@ _CLOSING_ZH = re.compile(
     r"(?:施行|实施|执行|生效|有效期)|^附件\s*[\d一二三四五六七八九十]*\s*[:：]?|^[(（]此件.{2,8}[)）]$|^抄送[:：]")
 
 # Validity and effect.
-_VALID_ZH = re.compile(r"有效期至(\d{4})年(\d{1,2})月(\d{1,2})日")
+_VALID_ZH = re.compile(f"有效期(?:截)?至({_DATE_ZH_TEXT})")
 _VALID_YEARS_ZH = re.compile(f"有效期(?:为)?([{_CN_COUNT}\\d]{{1,3}})年")
-_EFFECTIVE_ZH = re.compile(r"自(\d{4})年(\d{1,2})月(\d{1,2})日起(?:施行|实施|执行|生效)")
+_EFFECTIVE_ZH = re.compile(f"自({_DATE_ZH_TEXT})起(?:施行|实施|执行|生效)")
+# "（2026年1月20日北湖区人民政府办公室印发）" under a title: the issue date and the issuer in one line.
+_ISSUED_BY_ZH = re.compile(f"^[(（]({_DATE_ZH_TEXT})\\s*(.{{2,40}}?)(?:印发|发布|制定)[)）]$")
+_ISSUED_EN = re.compile(rf"^(?:Issued(?: on)?|Date of issue|Issue date|Date)\s*[:：]?\s*({_DATE_EN_TEXT})\.?$", re.I)
 _VALID_EN = re.compile(rf"valid until ({_DATE_EN_TEXT})")
 _VALID_YEARS_EN = re.compile(r"valid for (?:a period of )?(\w+) years?", re.I)
 _EXPIRES_EN = re.compile(rf"(?:expire|expires|shall expire|in force until) on ({_DATE_EN_TEXT})")
@@ -268,7 +272,7 @@ def _build_tree(lines: list[str], zh: bool) -> tuple[list[str], list[_Node], lis
     closing: list[str] = []
     for i, line in enumerate(lines):
         waiting = bool(stack) and not stack[-1].body and not stack[-1].children \
-            and not _is_sentence(stack[-1].title, zh)
+            and not _is_sentence(stack[-1].title, zh) and not (zh and stack[-1].title.rstrip().endswith(("。", "；")))
         if closing or (stack and not waiting and _is_closing(lines, i, zh)):
             closing.append(line)
             continue
@@ -376,8 +380,9 @@ def _label(doc: Document, path: tuple[_Node, ...], node: _Node, title: str, zh: 
             return f"{doc.short_title_zh} {path[0].number}({node.number}) {title_s}".rstrip()
         where = f"{path[0].number}、" if path and restarts else ""
         return f"{doc.short_title_zh} {where}第{node.number}项 {title_s}".rstrip()
-    if node.style == ARTICLE:
-        return f"{doc.short_title_en}, Article {node.number}" + (f" — {title}" if title else "")
+    if node.style in (ARTICLE, "section"):
+        kind = "Article" if node.style == ARTICLE else "Section"
+        return f"{doc.short_title_en}, {kind} {node.number}" + (f" — {title}" if title else "")
     # Numbering that restarts per section needs the section to be unambiguous.
     where = f", {_heading_text(path[0], False)}" if path and restarts else ""
     kind = "Measure" if node.number.isdigit() else "Item"
@@ -404,7 +409,8 @@ def _measures(roots: list[_Node], doc: Document, zh: bool) -> tuple[list[Measure
         title, inline = node.title, ""
         if not node.body or node.rank == 2 and zh or node.style == ARTICLE:
             title, inline = _split_title(node.title, zh, 10 if node.style == ARTICLE else 40)
-        if not inline and title and _is_sentence(node.title, zh):
+        if not inline and title and (_is_sentence(node.title, zh) or not node.body and (
+                node.style == ARTICLE or node.title.rstrip().endswith(("。", ".", "；", ";")))):
             title, inline = "", node.title  # no title: the heading's line is the measure's text
         parts = ([inline] if inline else []) + node.body
         text = "".join(parts) if zh else " ".join(parts)
@@ -507,11 +513,15 @@ def _find_metadata(preamble: list[str], body: list[str], closing: list[str], zh:
             if m:
                 meta.doc_number = f"{m.group(1)}〔{m.group(2)}〕{m.group(3)}号" if zh else re.sub(r"\s+", " ", m.group(1))
         if meta.issued is None:
-            m = date_line.match(line)
+            m = date_line.match(line) or (_ISSUED_EN.match(line) if not zh else None)
             if m:
                 meta.issued = _date_zh(m.group(1)) if zh else _date_en(m.group(1))
                 if i > 0 and org.search(to_simplified(head[i - 1]) if zh else head[i - 1]):
                     meta.issuer = head[i - 1]
+            elif zh and (m := _ISSUED_BY_ZH.match(to_simplified(line))):
+                meta.issued = _date_zh(m.group(1))
+                if _ORG_ZH.search(m.group(2)):
+                    meta.issuer = meta.issuer or m.group(2)
     if meta.issuer is None and zh:
         # Letterhead: "上海市人民政府办公厅文件"
         for line in head[:5]:
@@ -527,6 +537,8 @@ def _find_metadata(preamble: list[str], body: list[str], closing: list[str], zh:
             if zh and meta.issuer is None and i > 0 and _ORG_ZH.search(to_simplified(closing[i - 1])):
                 meta.issuer = closing[i - 1]
             break
+    if meta.issuer is None and not zh:  # a letterhead: the issuing body's name as the first line
+        meta.issuer = next((ln for ln in head[:2] if _ORG_EN.search(ln) and len(ln) < 80), None)
     if meta.issuer is None and closing and not zh:
         orgs = [ln for ln in closing if _ORG_EN.search(ln) and len(ln) < 80]
         if orgs:
@@ -548,10 +560,10 @@ def _find_validity(meta: _Meta, lines: list[str], zh: bool) -> None:
         text = to_simplified(line) if zh else line
         m = (_EFFECTIVE_ZH if zh else _EFFECTIVE_EN).search(text)
         if m and meta.effective is None:
-            meta.effective = date(*map(int, m.groups())) if zh else _date_en(m.group(1))
+            meta.effective = _date_zh(m.group(1)) if zh else _date_en(m.group(1))
         m = _VALID_ZH.search(text) if zh else (_VALID_EN.search(text) or _EXPIRES_EN.search(text))
         if m:
-            meta.valid_until = date(*map(int, m.groups())) if zh else _date_en(m.group(1))
+            meta.valid_until = _date_zh(m.group(1)) if zh else _date_en(m.group(1))
             meta.validity_text = _sentence_around(text, m.group(0))
             break
         m = (_VALID_YEARS_ZH if zh else _VALID_YEARS_EN).search(text)

@@ -1,6 +1,6 @@
-"""Policy files -> raw text, one paragraph a line: plain text, PDF (text layer), DOCX and HTML.
+"""Policy files -> raw text, one paragraph a line: plain text, Markdown, PDF (text layer), DOCX and HTML.
 
-Each format is read with a kept library (pypdf, python-docx, BeautifulSoup); cleaning and parsing
+Each format is read with a kept library (markdown-it-py, pypdf, python-docx, BeautifulSoup); cleaning and parsing
 then treat the text alike, whatever it came from. Imports are deferred so the core loads fast.
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 from ..errors import CorpusError
 from .clean import has_cjk, starts_heading
 
-FORMATS = {".txt": "text", ".text": "text", ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html"}
+FORMATS = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".pdf": "pdf",
+           ".docx": "docx", ".html": "html", ".htm": "html"}
 MAX_BYTES = 20 * 1024 * 1024  # a policy document is a few hundred kilobytes; anything far larger is not one
 
 
@@ -30,7 +31,7 @@ def read_document(path: Path) -> str:
                           f"(at most {MAX_BYTES // 1024 // 1024} MB)")
     data = path.read_bytes()
     try:
-        text = {"text": _text, "pdf": _pdf, "docx": _docx, "html": _html}[kind](data, path.name)
+        text = {"text": _text, "markdown": _markdown, "pdf": _pdf, "docx": _docx, "html": _html}[kind](data, path.name)
     except CorpusError:
         raise
     except Exception as exc:  # a damaged file: each library raises its own kinds
@@ -46,6 +47,29 @@ def _text(data: bytes, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{name} is not UTF-8 text: convert it (e.g. `iconv -f GB18030 -t UTF-8`)") from exc
+
+
+def _markdown(data: bytes, name: str) -> str:
+    """One line per block, markup dropped; an ordered list item keeps its number ("3. …"), which is
+    how a measure is numbered."""
+    from markdown_it import MarkdownIt
+
+    lines: list[str] = []
+    prefix = ""
+    for token in MarkdownIt("commonmark").parse(_text(data, name)):
+        if token.type == "list_item_open" and token.info:
+            prefix = f"{token.info}{token.markup} "
+        elif token.type == "inline":
+            # A soft break is the same paragraph wrapped in the source.
+            breaks = {"softbreak": " ", "hardbreak": "\n"}
+            parts = [breaks.get(c.type, c.content) for c in token.children or ()
+                     if c.type in ("text", "code_inline", "softbreak", "hardbreak")]
+            for piece in "".join(parts).split("\n"):
+                lines.append(prefix + piece.strip())
+                prefix = ""
+        elif token.type in ("fence", "code_block"):
+            lines.extend(token.content.splitlines())
+    return "\n".join(lines)
 
 
 def _pdf(data: bytes, name: str) -> str:

@@ -5,6 +5,7 @@ Each check reads the sentence as claims, not as a bag of words shared with the m
   - stance: it adds an obligation, a condition, a completed fact, a cost or payment, or an absolute
     ("must provide", "only … can", "has already issued", "free of charge", "guarantees") that the
     measure, in either language, does not state;
+    (these two are the verifier's own rules, answering/claims.py: the product and its judge agree on them)
   - names: an organisation, programme or place it names is not the measure's (nor of its departments
     or document);
   - figures: a number is bound to another noun than in the measure ("40 unicorn" where it says
@@ -12,8 +13,8 @@ Each check reads the sentence as claims, not as a bag of words shared with the m
   - new content: the share of its content words found neither in the measure (with the glossary's
     synonyms), its document's titles, the question, nor the small set of words any report uses.
 
-The vocabulary here is the judge's own: the product's verifier (answering/claims.py) checks answers
-by a different method, so the product is not graded by its own rules.
+The rest is the judge's own: names, figures, purposes and new content are read with stems, glossary
+synonyms and embeddings, where the product's verifier reads surface words.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from ..answering import claims
 from ..corpus.clean import CJK, normalize_for_index
 from ..corpus.gazetteer import without_place
 from ..retrieval.tokenize import STOP_EN, STOP_ZH, tokenize
@@ -31,49 +33,6 @@ _CJK_RUN = re.compile(f"[{CJK}]+")
 PURPOSE_NOVEL_SHARE = 0.5
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
-# First person: the assistant or the enterprise speaking as if it were the government (or the user).
-_VOICE_EN = re.compile(r"\b(?:[Ww]e|[Oo]ur|[Oo]urs|us|[Ww]e'(?:ll|re|ve))\b")
-_VOICE_ZH = re.compile(r"我们|我司|我公司|本公司|咱们|我方|我区|我市")
-
-# Stances a sentence may add. Each: the claim's pattern, and what in the measure (in either language)
-# licenses it. Obligations are judged apart from the plan's own "We shall" (its voice, not a duty).
-_STANCES: dict[str, tuple[str, str]] = {
-    "obligation": (
-        r"\bmust\b|\brequired\b|\brequires?\b|\bmandatory\b|\bcompulsory\b|\bobliged\b|\bhave to\b|\bhas to\b"
-        r"|\bneeds? to\b|必须|务必|(?<![无毋必])须|需要提供|需提交|需要提交|强制|应当",
-        r"\bmust\b|\brequired?\b|\bmandatory\b|\bcompulsory\b|\bobligat|(?<!we )\bshall not\b|\bmay not\b"
-        r"|必须|须|应当|强制|不得|原则上应"),
-    "condition": (
-        r"\bonly\b|\bbefore (?:they|it|you|he|she|the \w+) can\b|\bto (?:qualify|count as)\b|\bunless\b"
-        r"|才能|方可|只有|只能|须先|前提",
-        r"\bonly\b|\bqualified\b|\beligible\b|\bmeet the conditions\b|\bwho meet\b|\bunless\b|\bprovided that\b"
-        r"|符合条件|条件|方可|才能|只有|只能|前提"),
-    "completed": (
-        r"\balready\b|\bha(?:s|ve) (?:been )?(?:issued|launched|implemented|completed|introduced|built|raised)\b"
-        r"|已经|已全面|已(?:发行|建成|实行|实现|开通|推出|完成)",
-        r"\balready\b|\bhas been\b|\bhave been\b|已经|已"),
-    "cost": (
-        r"\bfree\b(?! trade)|\bfree of charge\b|\bat no cost\b|\binterest-free\b|\bzero interest\b|\bno rent\b|\bpays?\b"
-        r"|\bpays? (?:for|the full|all)\b|\bpaid by\b|\bcompensat|\bwaived?\b|\bcash\b|\bbonus|\breimburs"
-        r"|免费|免租|免息|零利率|免除|垫付|补偿|报销|奖金|注资",
-        r"\bfree\b|\bexempt|\bsubsid|\bpay|\baward|\bgrant|\breward|\bcompensat|\brefund|\bfund"
-        r"|免费|免除|免税|减免|补贴|奖励|资助|补助|贴息|兑付|补偿|退税|垫付|注资|入股|先用后付"),
-    "frequency": (
-        r"\bevery (?:day|week|month|quarter|year)\b|\b(?:daily|weekly|monthly|quarterly|annually|annual)\b"
-        r"|\bwithin (?:a|an|one|two|three|\d+) (?:hours?|days?|weeks?|months?|working days?)\b|\bon the same day\b"
-        r"|每天|每日|每周|每月|每季度|每年|当天|当日|(?:小时|工作日|天|日|周)内",
-        r"\bevery (?:day|week|month|quarter|year)\b|\bannual|\beach year\b|\ba year\b|\bper year\b|\bwithin\b"
-        r"|每天|每日|每周|每月|每季度|每年|日内|天内|小时内|工作日"),
-    "absolute": (
-        r"\bguarantee[sd]?\b|\balways\b|\bnever\b|\bno exceptions?\b|\bwithout any\b|\bat all\b|\bevery (?:permit|problem|data)"
-        r"|保证|一律|永远|任何|统一下调|统一由",
-        r"\bguarantee|\bensure|\balways\b|\bnever\b|\ball\b|保证|确保|一律|全部|任何|均|统一"),
-}
-_STANCE_CLAIM = {k: re.compile(c, re.I) for k, (c, _) in _STANCES.items()}
-_STANCE_MEASURE = {k: re.compile(m, re.I) for k, (_, m) in _STANCES.items()}
-# "We shall" in the plan's English is its voice; "shall be exempted" states a rule.
-_PLAN_SHALL = re.compile(r"\b(?:we|it|they|and|which|parks?|district|government) shall\b", re.I)
-
 # Organisations and programmes: English names end in one of these heads; Chinese ones in these suffixes.
 _ORG_HEADS = ("bureau", "commission", "office", "government", "court", "center", "centre", "committee",
               "administration", "ministry", "council", "department", "agency", "exchange", "bank", "academy",
@@ -81,7 +40,9 @@ _ORG_HEADS = ("bureau", "commission", "office", "government", "court", "center",
               "handbook", "manual", "team", "federation", "mayor", "governor", "director", "minister")
 _EN_NAME = re.compile(r"(?:(?:[A-Z][\w'’&.-]*|of|and|the|for|on|de)\s+){0,7}(?:" +
                       "|".join(h.capitalize() for h in _ORG_HEADS) + r")\b")
-_ZH_ORG = re.compile(f"[{CJK}]{{0,12}}?(?:管理局|分局|总局|局|委员会|法院|交易所|银行|研究院|政府|办公室|护航队|基金|总部|中心"
+# 局 ends these words without naming a body: 布局 (layout), 格局, 大局, 全局, 结局, 开局, 僵局, 终局, 变局.
+_NOT_A_BODY = "(?<![布格大全结开僵残终变])"
+_ZH_ORG = re.compile(f"[{CJK}]{{0,12}}?(?:管理局|分局|总局|{_NOT_A_BODY}局|委员会|法院|交易所|银行|研究院|政府|办公室|护航队|基金|总部|中心"
                      f"|市长|区长|局长|书记|主任)")
 # What a Chinese organisation suffix is called in English, to find its counterpart in an English measure.
 _ZH_HEAD_EN = {"局": ("bureau", "administration"), "委员会": ("commission", "committee"), "法院": ("court",),
@@ -172,18 +133,12 @@ def claim_language(text: str) -> str:
 
 
 def voice(text: str) -> Finding | None:
-    m = _VOICE_EN.search(text) or _VOICE_ZH.search(text)
+    m = claims.FIRST_PERSON.search(text)
     return Finding("voice", f"speaks in the first person ('{m.group(0)}')") if m else None
 
 
 def stances(text: str, measure: MeasureText) -> list[Finding]:
-    out = []
-    plain_measure = _PLAN_SHALL.sub(" ", measure.raw)
-    for kind, pattern in _STANCE_CLAIM.items():
-        m = pattern.search(text)
-        if m and not _STANCE_MEASURE[kind].search(plain_measure):
-            out.append(Finding(kind, f"'{m.group(0)}' is not in the measure"))
-    return out
+    return [Finding(kind, f"'{said}' is not in the measure") for kind, said in claims.stances(text, measure.raw)]
 
 
 def names(text: str, measure: MeasureText) -> list[Finding]:

@@ -36,6 +36,13 @@ embedder, the same model with a plain prompt, no gate, no verification; its cita
 measure each paragraph overlaps most."""
 
 EVAL_SET = Path("eval/questions.jsonl")
+EVAL_CACHE = Path("eval/answer-cache.jsonl")
+# The suite report's targets (issue 15's done-when for documents added after the set was written).
+SUITE_TARGETS = (("right_measure_cited", "Right measure cited", ">=", 0.85),
+                 ("negative_rejection", "Negative rejection", ">=", 0.85),
+                 ("false_refusal", "False refusal", "<=", 0.10),
+                 ("expiry_flagged", "Expiry flagged", ">=", 1.0),
+                 ("supersession_flagged", "Supersession flagged", ">=", 1.0))
 JUDGE_REFERENCES = Path("eval/judge-references.jsonl")
 
 
@@ -60,8 +67,9 @@ def register(sub, common) -> None:
                    help="exit 1 when a headline metric of the test split misses eval/thresholds.json")
     p.add_argument("--thresholds", type=Path, default=Path("eval/thresholds.json"))
     p.add_argument("--out", type=Path, default=Path("eval/reports"))
-    p.add_argument("--cache", type=Path, default=Path("eval/answer-cache.jsonl"),
-                   help="model replies keyed by model, prompt and evidence hashes ('none' to disable)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="model replies keyed by model, prompt and evidence hashes ('none' to disable; default "
+                        f"{EVAL_CACHE}, or a suite's own eval/SUITE/answer-cache.jsonl)")
     p.add_argument("--llm-server", action="store_true",
                    help="also answer the items through the shared model server (reply cache off) and print "
                         "both runs' headline metrics side by side, each difference checked against 0.02")
@@ -69,13 +77,16 @@ def register(sub, common) -> None:
 
     p = sub.add_parser("bench", parents=[common], help="latency medians: search, or answer (first token, full); "
                                                       "match: the health check; library: a generated library at scale; "
-                                                      "server: the shared model server; loadtest: the deployment")
-    p.add_argument("what", choices=["search", "answer", "match", "library", "server", "loadtest"],
+                                                      "server: the shared model server; loadtest: the deployment; "
+                                                      "publish: from a new document to answers about it")
+    p.add_argument("what", choices=["search", "answer", "match", "library", "server", "loadtest", "publish"],
                    help="server: the shared model server with 1, 2, 4 slots against the in-process model; "
                         "loadtest: PostgreSQL, the model server, two replicas and nginx, one replica killed")
     p.add_argument("--documents", type=int, default=500, help="generated documents (library bench)")
     p.add_argument("--measures", type=int, default=20, help="measures per generated document (library bench)")
     p.add_argument("--keep", type=Path, help="build the library bench here and keep it (default: a temporary folder)")
+    p.add_argument("--file", type=Path, help="publish bench: the document to publish (in a copy of the library)")
+    p.add_argument("--question", action="append", default=[], help="publish bench: a question about it (repeat)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--n", type=int, default=6, help="questions per language (answer bench); questions (server)")
     p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
@@ -91,22 +102,36 @@ def cmd_eval(args, settings) -> int:
     from ..answering.cache import AnswerCache
     from ..retrieval.embedders import get_embedder
     from . import report as R
-    from .dataset import load_items, select
+    from .dataset import check_gold, load_items, select
     from .runner import BREAKDOWNS, breakdown, retrieval_table, run_baseline, run_product, summarize, views
+    from .suite_library import own_library_suites, suite_folder
 
-    if args.only in ("match", "all"):
+    own_library = bool(args.suite) and suite_folder(args.suite) is not None
+    if args.only in ("match", "all") and not own_library:
         _eval_match(args, settings)
         if args.only == "match":
             return 0
     # Reproducible replies, and no timeouts from a busy machine: latency is measured by `jxa bench`.
     settings = settings.model_copy(update={"llm_temperature": 0.0, "llm_timeout_s": max(settings.llm_timeout_s, 300.0)})
     embedder = get_embedder(settings.embedder)
+    suite_lib = _suite_library(args.suite, settings, embedder) if own_library else None
+    if suite_lib is not None:
+        settings = settings.model_copy(update={"seeds_dir": suite_lib.seeds_dir, "index_dir": suite_lib.index_dir})
+        if args.cache is None:
+            args.cache = suite_lib.answer_cache
+    if args.cache is None:
+        args.cache = EVAL_CACHE
     assistant = Assistant.from_settings(settings, embedder=embedder)
     data = assistant.retriever.data
-    items = load_items(args.eval_set, quick=args.quick, valid_ids=set(data.measures))
+    items = load_items(args.eval_set, quick=args.quick)
     items, selection = _select(items, args, select)
+    if not args.suite and (apart := [s for s in own_library_suites() if any(i.suite == s for i in items)]):
+        items = [i for i in items if i.suite not in apart]  # they run on their own library, not this one
+        print(f"eval: suite(s) {', '.join(apart)} left out: each runs on its own library "
+              f"(jxa eval --suite {apart[0]})", file=sys.stderr)
     if not items:
         raise ConfigError(f"no items of {args.eval_set} match {selection}")
+    check_gold(items, set(data.measures), args.eval_set)
     print(f"eval: {len(items)} items from {args.eval_set}{' (' + selection + ')' if selection else ''}", file=sys.stderr)
     t0 = time.perf_counter()
     if args.calibrate:
@@ -153,7 +178,9 @@ def cmd_eval(args, settings) -> int:
         "cache": {"hits": getattr(cache, "hits", 0), "misses": getattr(cache, "misses", 0)},
         "judge_references": reference_rates(judge, JUDGE_REFERENCES) if JUDGE_REFERENCES.exists() else {},
     }
-    if cache is not None and not args.quick and not selection and not args.no_baseline and args.eval_set == EVAL_SET:
+    whole = not args.quick and not args.no_baseline and args.eval_set == EVAL_SET and (
+        not selection or (suite_lib is not None and selection == f"suite {args.suite}"))
+    if cache is not None and whole:
         dropped = cache.compact()  # a whole run: replies it did not ask for are for prompts now gone
         if dropped:
             print(f"answer cache: {dropped} stale replies dropped from {cache.path}", file=sys.stderr)
@@ -168,8 +195,13 @@ def cmd_eval(args, settings) -> int:
         report["gate_failures"] = failures
         report["gate_on"] = f"the test split of this run ({test['summary']['items']} items)"
     compare = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
+    if suite_lib is not None:
+        report["suite_library"] = {"suite": suite_lib.suite, "index": str(suite_lib.index_dir),
+                                   "added": list(suite_lib.added)}
     paths = R.write(report, args.out, compare)
     _print_headline(report)
+    if suite_lib is not None:
+        print(suite_table(report["product"]["summary"], suite_lib.suite))
     print(f"report: {paths['md']}  {paths['html']}  {paths['json']}  ({report['seconds']:.0f} s)")
     if failures:
         print("CI gate failed:\n  " + "\n  ".join(failures), file=sys.stderr)
@@ -199,6 +231,33 @@ def _eval_through_server(items, assistant, judge, settings, local_rows, cache) -
     note = f"reply cache {'off' if cache is None else f'on: {hits} cached in-process replies'}"
     rows = scaleout.compare_quality(summarize(local_rows), summarize(server_rows))
     print("\n" + scaleout.format_quality(rows, note))
+
+
+def _suite_library(suite: str, settings, embedder):
+    from .suite_library import build_suite_library
+
+    bar = progress_bar(f"{suite} library")
+    lib = build_suite_library(suite, settings, embedder, progress=bar)
+    bar.close()
+    done = "built" if lib.built_now else "reused"
+    print(f"eval: suite {suite} on its own library ({done}: {lib.index_dir.parent}): seed library + "
+          + ", ".join(f"{a['doc_id']} ({a['measures']} measures)" for a in lib.added), file=sys.stderr)
+    for a in lib.added:
+        for w in a["warnings"]:
+            print(f"  {a['doc_id']}: warning: {w}", file=sys.stderr)
+    return lib
+
+
+def suite_table(summary: dict, suite: str) -> str:
+    """The suite's figures against their targets, one line each."""
+    from .report import fmt
+
+    lines = [f"\nsuite {suite} ({summary['items']} items)", f"{'metric':24} {'value':>7} {'target':>8}  met"]
+    for key, label, op, target in SUITE_TARGETS:
+        value = summary.get(key)
+        met = "n/a" if value is None else ("yes" if (value >= target if op == ">=" else value <= target) else "NO")
+        lines.append(f"{label:24} {fmt(value, 'pct'):>7} {op + format(target, '.2f'):>8}  {met}")
+    return "\n".join(lines)
 
 
 def _eval_match(args, settings) -> None:
@@ -251,6 +310,14 @@ def cmd_bench(args, settings) -> int:
         from ..matching.commands import cmd_bench_match
 
         return cmd_bench_match(args, settings)
+
+    if args.what == "publish":
+        from . import publish_bench
+
+        if args.file is None or not args.question:
+            raise ConfigError("jxa bench publish needs --file DOCUMENT and at least one --question")
+        print(json.dumps(publish_bench.run(settings, args.file, args.question), ensure_ascii=False, indent=1))
+        return 0
 
     if args.what == "library":
         from . import scale

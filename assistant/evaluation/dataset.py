@@ -94,11 +94,20 @@ def load_items(path: Path, *, quick: bool = False, valid_ids: set[str] | None = 
                               "the CI gate checks test items only")
         if item.id in seen:
             raise ConfigError(f"{path}:{lineno}: duplicate id {item.id}")
-        if valid_ids is not None and (missing := [g for g in item.gold if g not in valid_ids]):
-            raise ConfigError(f"{path}:{lineno}: gold measure(s) not in the index: {missing}")
         seen.add(item.id)
         items.append(item)
+    if valid_ids is not None:
+        check_gold(items, valid_ids, path)
     return [i for i in items if i.quick] if quick else items
+
+
+def check_gold(items: list[EvalItem], valid_ids: set[str], path: Path | str = "the set") -> None:
+    """Every gold measure is in the index the items run on (a suite may bring a library of its own)."""
+    for item in items:
+        if missing := [g for g in item.gold if g not in valid_ids]:
+            raise ConfigError(f"{path}: {item.id}: gold measure(s) not in the index: {missing}"
+                              + (f" (suite {item.suite}: run it with --suite {item.suite})"
+                                 if item.suite != DEFAULT_SUITE else ""))
 
 
 def select(items: list[EvalItem], *, split: str | None = None, suite: str | None = None,

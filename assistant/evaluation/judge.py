@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..answering import facts
-from ..answering.verify import mostly_chinese
+from ..answering import facts, quoting
+from ..answering.verify import mostly_chinese, split_sentences
 from ..corpus.clean import normalize_for_index
 from ..corpus.gazetteer import chinese_names
 from ..retrieval.sentences import SentenceTable
@@ -44,34 +44,35 @@ CROSS_MARGIN = 0.02
 _QUOTE = re.compile(r"[“\"]([^”\"]{1,2000})[”\"]")
 _MARKS = r"\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\]"
 _CITED_QUOTE = re.compile(rf"[“\"][^\x00]{{1,2000}}?[”\"](?=\s*{_MARKS})")
-# A sentence ends at a full stop (markers after it stay with it), or at a quotation followed by markers.
-_END = re.compile(rf"(?<=[.!?。！？])(?:\s*{_MARKS})*[.。]?\s*|(?<=\x00)(?:\s*{_MARKS})+[.。]?\s*")
-# Frames that attribute rather than assert: "According to source [1],", "根据[1]，", the quote's frame.
+# A held quotation closed by its markers ends its sentence, whatever follows.
+_AFTER_HELD = re.compile(rf"(\x00\d+\x00(?:\s*{_MARKS})+[.。]?)(?=\s*\S)")
+# Frames that attribute rather than assert: "According to source [1],", "根据[1]，"; a quotation's own
+# frames are the answer paths' (answering/quoting.py).
 _FRAMES = [re.compile(p, re.I) for p in (
     r"^\s*(?:yes|no)\s*[,.]\s*", rf"^\s*according to (?:the )?(?:sources?|measures?|policy|policies)?\s*(?:{_MARKS})?\s*,?\s*",
-    r"^\s*(?:in translation,\s*)?it states:\s*", rf"^\s*根据(?:来源|措施|政策)?\s*(?:{_MARKS})?\s*[，,]?\s*",
-    r"^\s*(?:译文|原文)如下[：:]\s*", rf"\s*this is stated in\s*{_MARKS}\s*\.?\s*$")]
-_OPENING = re.compile(r"^\s*(?:the closest measure is .{0,300}?\.|最相关的措施是.{0,300}?[，,])\s*", re.I)
+    rf"^\s*根据(?:来源|措施|政策)?\s*(?:{_MARKS})?\s*[，,]?\s*", rf"\s*this is stated in\s*{_MARKS}\s*\.?\s*$")] + list(
+    quoting.FRAMES)
+_OPENING_ALONE = re.compile(r"^\s*(?:the closest measure is .{0,300}?\.|最相关的措施是.{0,300}?[，,])\s*$", re.I | re.S)
 
 
 def answer_sentences(body: str) -> list[str]:
-    """Sentences of an answer body, keeping quotations whole and markers with their sentence."""
+    """Sentences of an answer body, split as the product splits a reply (answering/verify.py), with
+    quotations (and the frame that introduces one) kept whole and markers with their sentence."""
     quotes: list[str] = []
 
     def hold(m):
         quotes.append(m.group(0))
         return f"\x00{len(quotes) - 1}\x00"
 
-    # A quotation closed by its citation first: it may hold quotations of its own (“…“随申融”…”[1]).
-    held = _QUOTE.sub(hold, _CITED_QUOTE.sub(hold, body))
-    parts, last = [], 0
-    for m in _END.finditer(held):
-        parts.append(held[last:m.end()])
-        last = m.end()
-    parts.append(held[last:])
+    # A framed quotation first, then one closed by its citation: it may hold quotations of its own
+    # (“…“随申融”…”[1]).
+    held = _QUOTE.sub(hold, _CITED_QUOTE.sub(hold, quoting.FRAMED.sub(hold, body)))
+    held = _AFTER_HELD.sub(lambda m: m.group(1) + "\n", held)
     out = []
-    for p in parts:
-        p = re.sub(r"\x00(\d+)\x00", lambda m: quotes[int(m.group(1))], p).strip()
+    for p in split_sentences(held):
+        while "\x00" in p:
+            p = re.sub(r"\x00(\d+)\x00", lambda m: quotes[int(m.group(1))], p)
+        p = p.strip()
         if p and re.search(r"\w", p):
             out.append(p)
     return out
@@ -90,7 +91,7 @@ def claim_of(sentence: str) -> str:
 def _claim(sentence: str) -> tuple[str, bool]:
     """(the claim, whether it is a quotation: the measure speaking, in its own voice)."""
     plain = facts.strip_markers(sentence)
-    plain = _OPENING.sub("", plain)
+    plain = quoting.OPENING.sub("", plain)
     for frame in _FRAMES:
         plain = frame.sub("", plain)
     quoted = re.fullmatch(r"\s*[“\"](.+)[”\"]\s*[.。]?\s*", plain, re.S)
@@ -191,7 +192,7 @@ class Judge:
 
     def is_claim(self, sentence: str) -> bool:
         """False for a sentence that only frames a quote or names a measure ("The closest measure is …")."""
-        return bool(re.search(r"\w", claim_of(sentence))) and not _OPENING.fullmatch(facts.strip_markers(sentence))
+        return bool(re.search(r"\w", claim_of(sentence))) and not _OPENING_ALONE.fullmatch(facts.strip_markers(sentence))
 
     def sentence_scores(self, sentence: str, mids: list[str], question: str = "") -> tuple[bool, list[bool]]:
         """(recall: the citations together support it, precision per citation, as in ALCE)."""

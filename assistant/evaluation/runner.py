@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -64,8 +65,10 @@ def _language_ok(body: str, item: EvalItem) -> bool:
 
 def score_item(item: EvalItem, *, body: str, full: str, refused: bool, cited: dict[int, str],
                markers_valid: bool, judge: Judge, sources: list[str], timings: dict,
-               expired_docs: set[str], canary: str = "", refusal_reason: str | None = None) -> dict:
+               expired_docs: dict[str, str], canary: str = "", refusal_reason: str | None = None,
+               superseded_docs: dict[str, str] | None = None) -> dict:
     gold = set(item.gold)
+    superseded_docs = superseded_docs or {}
     cited_ids = list(dict.fromkeys(m for m in cited.values() if m))
     row = {"id": item.id, "type": item.type, "language": item.language, "overlap": item.overlap,
            "split": item.split, "suite": item.suite, "set_version": item.set_version, "question": item.question,
@@ -105,14 +108,39 @@ def score_item(item: EvalItem, *, body: str, full: str, refused: bool, cited: di
         # Right measure and every checkable key fact: a follow-up asking who or until when is answered
         # only when the answer names what the measure says, not merely when it cites it.
         row["facts_all"] = all(checks)
-    if item.expect_expired and any(m.split("#")[0] in expired_docs for m in cited_ids):
-        row["expiry_flagged"] = "2025-12-31" in full or "expired" in full.lower() or "过期" in full
+    flags = lapse_flags(full, {m.split("#")[0] for m in cited_ids}, expired_docs, superseded_docs)
+    if not item.expect_expired:
+        flags.pop("expiry_flagged", None)  # only the expired items ask for it
+    row.update(flags)
     return row
 
 
+def lapse_flags(full: str, cited_docs: set[str], expired_docs: dict[str, str],
+                superseded_docs: dict[str, str]) -> dict[str, bool]:
+    """For an answer citing an expired or a superseded document: whether it says so."""
+    out = {}
+    if until := [expired_docs[d] for d in cited_docs if d in expired_docs]:
+        out["expiry_flagged"] = any(u in full for u in until) or bool(_EXPIRY_WORDS.search(full))
+    if newer := [superseded_docs[d] for d in cited_docs if d in superseded_docs]:
+        out["supersession_flagged"] = any(n in full for n in newer) or bool(_REPLACED_WORDS.search(full))
+    return out
+
+
+# What tells a reader that a cited document no longer applies: its end date (given per document) or these.
+_EXPIRY_WORDS = re.compile(r"\bexpired\b|no longer (?:in force|valid)|过期|失效|已到期", re.I)
+_REPLACED_WORDS = re.compile(r"\bsupersed|\breplaced by\b|newer version|已被.{0,30}(?:取代|替代|代替)|废止", re.I)
+
+
+def lapsed_documents(documents: dict, today) -> tuple[dict[str, str], dict[str, str]]:
+    """Expired documents (id -> end of validity, ISO) and superseded ones (id -> the newer version's name)."""
+    expired = {d: doc.valid_until.isoformat() for d, doc in documents.items()
+               if doc.valid_until and doc.valid_until < today}
+    superseded = {d: doc.superseded_by for d, doc in documents.items() if doc.superseded_by}
+    return expired, superseded
+
+
 def run_product(items: list[EvalItem], assistant, judge: Judge, progress: Progress | None = None) -> list[dict]:
-    expired = {d for d, doc in assistant.retriever.data.documents.items() if doc.valid_until
-               and doc.valid_until < assistant.settings.effective_today()}
+    expired, superseded = lapsed_documents(assistant.retriever.data.documents, assistant.settings.effective_today())
     rows = []
     for n, item in enumerate(items, 1):
         hits_before = getattr(assistant.cache, "hits", 0)
@@ -124,7 +152,7 @@ def run_product(items: list[EvalItem], assistant, judge: Judge, progress: Progre
         row = score_item(item, body=body, full=answer.answer, refused=answer.refused, cited=by_n,
                          markers_valid=valid, judge=judge, sources=[c.measure.text for c in answer.citations],
                          timings=timings, expired_docs=expired, canary=assistant.canary,
-                         refusal_reason=answer.notice)
+                         refusal_reason=answer.reason, superseded_docs=superseded)
         ranked = [h.measure.measure_id for h in answer.hits]
         row["r5"] = M.recall_at(ranked, set(item.gold), 5) if item.gold else None
         row["lead"] = ranked[0] if ranked else None  # evidence [1], after the rerank
@@ -141,8 +169,7 @@ def run_baseline(items: list[EvalItem], assistant, plain, judge: Judge, cache,
     """The plain pipeline with the same model; replies cached by the same kind of key as the product's."""
     llm = assistant.llm
     s = assistant.settings
-    expired = {d for d, doc in assistant.retriever.data.documents.items() if doc.valid_until
-               and doc.valid_until < s.effective_today()}
+    expired, superseded = lapsed_documents(assistant.retriever.data.documents, s.effective_today())
     rows = []
     for n, item in enumerate(items, 1):
         t0 = time.perf_counter()
@@ -172,7 +199,8 @@ def run_baseline(items: list[EvalItem], assistant, plain, judge: Judge, cache,
                    "cached": cached}
         row = score_item(item, body=reply, full=reply, refused=view["refused"], cited=cited,
                          markers_valid=all(view["valid_markers"]) if view["markers"] else False, judge=judge,
-                         sources=[p.text for p in shown], timings=timings, expired_docs=expired)
+                         sources=[p.text for p in shown], timings=timings, expired_docs=expired,
+                         superseded_docs=superseded)
         ranked = list(dict.fromkeys(p.measure_id for p in shown if p.measure_id))
         row["r5"] = M.recall_at(ranked, set(item.gold), 5) if item.gold else None
         row["lead_gold"] = bool(ranked and ranked[0] in item.gold) if item.gold else None
@@ -205,6 +233,7 @@ def summarize(rows: list[dict]) -> dict:
     unlawful = [r for r in rows if r["type"] == "unlawful"]
     followups = [r for r in rows if r["type"] in FOLLOWUP_TYPES]
     expiry = [r for r in rows if "expiry_flagged" in r]
+    replaced = [r for r in rows if "supersession_flagged" in r]
 
     def vals(rs, key):
         return [float(r[key]) for r in rs if r.get(key) is not None]
@@ -231,6 +260,7 @@ def summarize(rows: list[dict]) -> dict:
         "policy_refused_off_topic": M.mean([float(r.get("refusal_reason") == "off_topic") for r in answerable]),
         "language_match": M.mean([float(r["language_ok"]) for r in rows]),
         "expiry_flagged": M.mean([float(r["expiry_flagged"]) for r in expiry]),
+        "supersession_flagged": M.mean([float(r["supersession_flagged"]) for r in replaced]),
         "near_verbatim_share": M.mean([float(r["copy_ratio"] >= 0.8) for r in answered if "copy_ratio" in r]),
         "extractive_share": M.mean([float(r.get("mode") == "extractive") for r in answered]),
         "first_token_p50_ms": M.percentile(vals(generated, "first_token_ms"), 0.5),

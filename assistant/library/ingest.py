@@ -127,6 +127,8 @@ def library_file_name(text: str, existing: list[Path]) -> str:
 
 
 def _library(seeds_dir: Path) -> list[ParsedDocument]:
+    if not seeds_dir.exists():  # a library folder not made yet: the first document creates it
+        return []
     try:
         return parse_seeds(seeds_dir)
     except CorpusError as exc:

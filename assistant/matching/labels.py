@@ -34,7 +34,7 @@ LABELS_FILE = "labels.json"
 OVERRIDES_FILE = "label-overrides.json"
 FORMAT = 1
 # Bump when the rules below change what they label, so stored labels count as stale.
-RULES_VERSION = "4"
+RULES_VERSION = "5"
 BENEFICIARY_CATEGORIES = ("size", "stage", "type", "qualification", "industry")
 # Categories whose terms name a kind of enterprise by themselves; an industry term names one only
 # when an enterprise noun follows it ("fashion consumer enterprises", not "apply AI").
@@ -150,6 +150,15 @@ def _is_beneficiary(category: str, f: Found, form: str, vocab: Vocabulary, sente
     return bool(vocab.nouns.search(window))
 
 
+def _names_an_industry(f: Found, form: str, vocab: Vocabulary) -> bool:
+    """An industry named as one ("the UHD video industry", "人工智能产业"), not a technology used or
+    an actor ("by using big data", "银行的系统"): an industry noun follows before the clause turns."""
+    if vocab.industry_nouns is None:
+        return True
+    window = re.split(r"[,，、;；:：。]", form[f.end:f.end + vocab.industry_window])[0]
+    return bool(vocab.industry_nouns.search(form[f.start:f.end] + window))
+
+
 def _eligibility(form: str, vocab: Vocabulary) -> re.Match | None:
     """An eligibility cue about enterprises ("eligible enterprises", "符合条件的企业"), not about a
     service or a project ("符合条件的政务服务")."""
@@ -201,7 +210,7 @@ def make_labels(measure: Measure, document: Document, vocab: Vocabulary) -> Meas
                 term = Term(category, f.key, text[lo + f.start:lo + f.end], lo + f.start, lo + f.end)
                 if _is_beneficiary(category, f, sform, vocab, len(sform)):
                     bens.append(term)
-                elif category == "industry":
+                elif category == "industry" and _names_an_industry(f, sform, vocab):
                     mentions.append(term)
         if not bens and previous_bens and vocab.anaphora and vocab.anaphora.search(sform):
             bens = list(previous_bens)  # "a policy package customised for them": those just named

@@ -8,13 +8,15 @@ The decision for one measure, top to bottom:
 4. the best offer for the needs: every condition met and the needs known -> applies;
    a condition whose field is unknown (or one the text does not spell out) -> may apply;
    a condition not met                                  -> does not apply (condition not met).
-A required field that is unknown never yields "applies": whoever the measure names, in any of its
-sentences, counts as a condition while the profile's field for it is unknown.
+A required field that is unknown never yields "applies": whoever the measure names in a sentence
+that offers nothing, or in more than one sentence, counts as a condition while the profile's field
+for it is unknown (named once, inside one offer, it is that offer's condition).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -113,13 +115,18 @@ _FIELD_OF = {"size": "employees", "stage": "founded_year", "qualification": "qua
              "industry": "industry"}
 
 
+def _field_of(t: Term) -> str:
+    """The profile field that decides a condition: fast growth is a recognition ("gazelle"), not an age."""
+    return "qualifications" if (t.category, t.key) == ("stage", "growth") else _FIELD_OF[t.category]
+
+
 def _beneficiary_met(t: Term, f: Facts) -> bool | None:
     if t.category == "size":
         return None if f.size is None else f.size == t.key
     if t.category == "stage":
         if t.key == "startup":
             return f.startup
-        return True if f.qualifications and t.key in f.qualifications else None
+        return f.growth
     if t.category == "qualification":
         return None if f.qualifications is None else t.key in f.qualifications
     if t.category == "type":
@@ -195,7 +202,7 @@ def _judge(offer: Offer, labels: MeasureLabels, doc: Document, f: Facts, vocab: 
             text = _t("for", lang, what=vocab.label(t.category, t.key, lang))
             conds.append(Condition(text, s, t.quote, t.category))
         if g_state is None:
-            missing += [_t(f"unknown_{_FIELD_OF[t.category]}", lang) for t, s in zip(offer.beneficiaries, group,
+            missing += [_t(f"unknown_{_field_of(t)}", lang) for t, s in zip(offer.beneficiaries, group,
                                                                                     strict=True) if s is None]
         elif g_state is False:
             failed.append(_t("and", lang).join(vocab.label(t.category, t.key, lang) for t in offer.beneficiaries))
@@ -280,18 +287,23 @@ def judge_measure(measure: Measure, doc: Document, labels: MeasureLabels, f: Fac
         reason = _t("not_met", lang, what="; ".join(best.failed))
         return result(DOES_NOT_APPLY, reason, code, best.conditions, score, best.kinds, best.offer.quote)
     if best.state is True:
-        # A measure that names who it is for in one sentence may mean it for all of them: while the
-        # field that decides it is unknown, the verdict is not a confident one.
-        # Whoever the measure names anywhere (in an offer or not) may be who it is meant for.
-        named = [t for t in labels.terms if t.category in BENEFICIARY_CATEGORIES]
-        unknown = [t for t in named + [t for o in offers for t in o.beneficiaries] if _beneficiary_met(t, f) is None]
+        # Whoever the measure names in a sentence that offers nothing, or names more than once, may be
+        # whom the whole measure is for: while that field is unknown, the verdict is not a confident one.
+        # Named once, inside one offer, a beneficiary is that offer's condition only. Fast growth is
+        # no field of the profile: outside its own offer it is who acts ("rely on the gazelles to drive").
+        named = [t for t in labels.terms if t.category in BENEFICIARY_CATEGORIES
+                 and (t.category, t.key) != ("stage", "growth")]
+        times = Counter((t.category, t.key) for t in named)
+        named = [t for t in named if times[(t.category, t.key)] > 1
+                 or not any(o.start <= t.start < o.end for o in offers if o.start >= 0)]
+        unknown = [t for t in named if _beneficiary_met(t, f) is None]
         if f.industries is None:
             # An offer for the needs that names industries may be meant for them alone.
             unknown += [t for j in judged for t in j.offer.mentions]
         if unknown:
             extra = tuple(Condition(_t("for", lang, what=vocab.label(t.category, t.key, lang)), None, t.quote, t.category)
                           for t in _dedupe_terms(unknown))
-            missing = tuple(dict.fromkeys(_t(f"unknown_{_FIELD_OF[t.category]}", lang) for t in unknown))
+            missing = tuple(dict.fromkeys(_t(f"unknown_{_field_of(t)}", lang) for t in unknown))
             best = _Judged(best.offer, None, best.conditions + extra, missing, best.failed, best.kinds, best.targeted,
                            best.district_state)
     if best.state is None or need_kinds is None:

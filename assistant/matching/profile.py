@@ -142,6 +142,7 @@ class Facts:
     industries: frozenset[str] | None
     size: str | None  # "sme" or "large"
     startup: bool | None
+    growth: bool | None  # True when it names a recognition for fast growth ("gazelle"); never known False
     age: int | None
     qualifications: frozenset[str] | None
     types: frozenset[str]
@@ -190,11 +191,13 @@ def facts(profile: Profile, vocab: Vocabulary, today: date) -> Facts:
     if startup is None and any(f.key == "startup" for f in Vocabulary.find(vocab.beneficiaries.get("stage", {}),
                                                                            said_form)):
         startup = True  # it calls itself a start-up
+    growth = True if any(f.key == "growth" for f in Vocabulary.find(vocab.beneficiaries.get("stage", {}),
+                                                                     said_form)) else None
     need_kinds = None
     if profile.needs:
         kinds = {f.key for f in _longest(Vocabulary.find(vocab.need_kinds, matching_form(profile.needs)))}
         need_kinds = frozenset(kinds) or None
-    return Facts(district, inside, industries, size, startup, age, quals, types, need_kinds, profile.needs or "")
+    return Facts(district, inside, industries, size, startup, growth, age, quals, types, need_kinds, profile.needs or "")
 
 
 def _longest(found: list[Found]) -> list[Found]:

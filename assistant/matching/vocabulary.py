@@ -95,6 +95,8 @@ class Vocabulary:
             nouns = data.get("beneficiary_nouns", [])
             self.nouns = re.compile("|".join(_term_pattern(n) for n in nouns)) if nouns else None
             self.window = int(data.get("beneficiary_window", 40))
+            self.industry_nouns = _alternation(data.get("industry_nouns", []))
+            self.industry_window = int(data.get("industry_window", 20))
             cues = data.get("condition_cues", [])
             self.cues = re.compile("|".join(_term_pattern(c) for c in cues)) if cues else None
             not_offer = data.get("not_offer_cues", {})

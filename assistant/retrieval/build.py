@@ -152,7 +152,19 @@ def parse_seeds(seeds_dir: Path) -> list[ParsedDocument]:
                               f"give one of them its own doc_id in {seeds_dir / CATALOG_FILE}")
         seen[p.document.doc_id] = path.name
         parsed.append(p)
-    return parsed
+    return with_successors(parsed)
+
+
+def with_successors(parsed: list[ParsedDocument]) -> list[ParsedDocument]:
+    """Each document replaced by a later one in the library learns its successor's name."""
+    newer = {p.document.supersedes: p.document for p in parsed if p.document.supersedes}
+    out = []
+    for p in parsed:
+        later = newer.get(p.document.doc_id)
+        if later is not None:
+            p = replace(p, document=replace(p.document, superseded_by=later.doc_number or later.title))
+        out.append(p)
+    return out
 
 
 def _reusable_vectors(index_dir: Path, embedder_id: str) -> dict[str, np.ndarray]:

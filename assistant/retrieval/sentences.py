@@ -51,6 +51,7 @@ class SentenceTable:
         self.embedder = embedder
         self.folder = Path(cache_dir) / "sentences" if cache_dir else None
         self._tables: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self._texts: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
     def language(self, mid: str) -> str:
@@ -75,6 +76,19 @@ class SentenceTable:
         own = sims[:, cited].max(axis=1)
         return bool(np.all((own >= floor) & (sims.max(axis=1) - own <= margin)))
 
+    def closest(self, claim: str, mid: str) -> tuple[str, float] | None:
+        """The sentence of measure `mid` closest to the claim (as a whole), and their similarity."""
+        if mid not in self.measures:
+            return None
+        language = self.language(mid)
+        vectors, owners = self._table(language)
+        rows = [i for i, o in enumerate(owners) if o == mid]
+        if not rows or not claim.strip():
+            return None
+        sims = self.embedder.embed_passages([claim])[0] @ vectors[rows].T
+        best = int(np.argmax(sims))
+        return self._texts[language][rows[best]], float(sims[best])
+
     def _table(self, language: str) -> tuple[np.ndarray, list[str]]:
         with self._lock:
             if language not in self._tables:
@@ -85,6 +99,7 @@ class SentenceTable:
                             owners.append(mid)
                             texts.append(s)
                 self._tables[language] = (self._vectors(texts, owners), owners)
+                self._texts[language] = texts
             return self._tables[language]
 
     def _vectors(self, texts: list[str], owners: list[str]) -> np.ndarray:

@@ -63,7 +63,7 @@ def sha256_path(path: Path) -> str:
 
 # Fields added to Document after format 1 was fixed: written only when set, so an index of documents
 # that do not use them is byte for byte what it was.
-_OPTIONAL_DOC_FIELDS = ("effective", "supersedes")
+_OPTIONAL_DOC_FIELDS = ("effective", "supersedes", "superseded_by")
 _DOC_DATES = ("issued", "valid_until", "effective")
 
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 from ...errors import BackendError
 from ...types import Outcome
+from .. import quoting
 from ..citing import citations, expiry_notes
 from ..events import StreamEvent
 from ..llm import LLM
 from ..prompting import NOT_COVERED
 from ..turn import Services, Turn
 from ..verify import Verifier, split_sentences
+from .stand_in import stand_in
 from .translate import to_language
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class Reply:
     not_covered: bool = False  # the model said NOT_COVERED and nothing was shown
     error: str = ""  # the model failed while replying
     leaked: bool = False  # the reply quoted the system prompt's canary
+    stood_in: int = 0  # shown or held sentences that are measure quotations in place of dropped ones
 
 
 def sep(language: str) -> str:
@@ -70,16 +73,22 @@ def accept(verifier: Verifier, sentence: str, display: dict[int, int]) -> str | 
 
 
 class _Reader:
-    """Verified sentences in, deltas out. Checked sentences are held back until one cites measure [1]:
-    an answer resting only on the supporting measures (shown cut to a few sentences) takes the path
-    of one where nothing survived (docs/decisions.md)."""
+    """Verified sentences in, deltas out. A sentence verification drops is replaced by its measure's own
+    closest sentence, quoted (stand_in.py), when there is one. Sentences are held back until one cites
+    measure [1] and one generated sentence is kept: an answer resting only on the supporting measures
+    (shown cut to a few sentences), or only on quotations, takes the path of one where nothing
+    survived (docs/decisions.md)."""
 
-    def __init__(self, verifier: Verifier, reply: Reply, language: str):
+    def __init__(self, services: Services, turn: Turn, verifier: Verifier, reply: Reply):
+        self.services = services
+        self.turn = turn
         self.verifier = verifier
         self.reply = reply
-        self.language = language
+        self.language = turn.language
         self.pending: list[str] = []
         self.dropped = 0  # sentences that failed verification
+        self.kept = 0  # generated sentences verification kept
+        self.quoted: set[str] = set()  # measure sentences quoted in place of dropped ones
 
     @property
     def full(self) -> bool:
@@ -87,21 +96,36 @@ class _Reader:
 
     @property
     def hopeless(self) -> bool:
-        return not self.reply.shown and not self.pending and self.dropped >= GIVE_UP_AFTER
+        return not self.kept and self.dropped >= GIVE_UP_AFTER
 
     def take(self, sentence: str) -> Iterator[StreamEvent]:
         if self.full:
             return
         text = accept(self.verifier, sentence, self.reply.display)
-        if not text:
+        if text:
+            self.kept += 1
+        else:
             self.dropped += 1
-            return
+            text = self._stand_in(sentence)
+            if not text:
+                return
         self.pending.append(text)
-        if 1 in self.reply.display:
+        if 1 in self.reply.display and self.kept:
             for held in self.pending:
                 self.reply.shown.append(held)
                 yield StreamEvent("delta", held if len(self.reply.shown) == 1 else sep(self.language) + held)
             self.pending.clear()
+
+    def _stand_in(self, sentence: str) -> str | None:
+        found = stand_in(self.services, self.turn, sentence, self.quoted)
+        if found is None:
+            return None
+        self.quoted.add(found.source)
+        self.reply.stood_in += 1
+        number = self.reply.display.setdefault(found.n, len(self.reply.display) + 1)
+        log.info("quoted its measure in place of a dropped sentence (similarity %.2f): %s", found.similarity,
+                 found.source)
+        return quoting.in_place(found.text, number, self.language, found.translated)
 
 
 def read_reply(services: Services, turn: Turn, llm: LLM, messages: list[dict]) -> Generator[StreamEvent, None, Reply]:
@@ -109,7 +133,7 @@ def read_reply(services: Services, turn: Turn, llm: LLM, messages: list[dict]) -
     verifier = Verifier(list(turn.evidence), embed=services.retriever.embedder.embed_passages,
                         question=turn.question, aligned=services.sentences.aligned)
     reply = Reply()
-    reader = _Reader(verifier, reply, turn.language)
+    reader = _Reader(services, turn, verifier, reply)
     done = 0  # sentences of the reply already verified
     hopeless = False
     first_token = None

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from ...corpus.clean import to_simplified
 from ...errors import BackendError
 from ...types import Citation, Outcome
+from .. import quoting
 from ..citing import expiry_notes, label
 from ..events import StreamEvent
 from ..evidence import select_sentences
@@ -19,9 +20,10 @@ from .translate import translate
 
 log = logging.getLogger(__name__)
 
-#: token budgets of a quote, and of its translation (a shorter one is tried when the first is not kept)
+#: token budgets of a quote, and of its translation (a shorter one is tried when the first is not kept;
+#: the last is the measure's most relevant sentence alone)
 QUOTE_TOKENS = 120
-TRANSLATION_TOKENS = (80, 40)
+TRANSLATION_TOKENS = (80, 40, 1)
 
 UNAVAILABLE_NOTICE = {
     "en": "The language model is unavailable right now, so this is the closest measure quoted directly.",
@@ -46,20 +48,20 @@ def quote(services: Services, turn: Turn, error: str = "", needs_figure: bool = 
     if not error and best.document.language != language:
         # A shorter quote, when the first is not kept, has fewer figures and terms to get wrong.
         try:
+            tried: set[str] = set()
             for budget in TRANSLATION_TOKENS:
-                translated = translate(
-                    services, select_sentences(best.measure.text, turn.plan_tokens, budget, services.count), language)
+                part = select_sentences(best.measure.text, turn.plan_tokens, budget, services.count)
+                if part in tried:
+                    continue
+                tried.add(part)
+                translated = translate(services, part, language)
                 if translated:
                     break
         except BackendError as exc:  # the original is quoted, with the notice that the model failed
             log.warning("translation failed, quoting the original: %s", exc)
             error = str(exc)
-    if language == "zh":
-        body = (f"最相关的措施是{name}，译文如下：“{translated}”[1]" if translated
-                else f"最相关的措施是{name}，原文如下：“{to_simplified(text)}”[1]")
-    else:
-        body = (f'The closest measure is {name}. In translation, it states: "{translated}" [1]' if translated
-                else f'The closest measure is {name}. It states: "{text}" [1]')
+    original = to_simplified(text) if language == "zh" else text
+    body = quoting.whole_answer(name, translated or original, language, translated=bool(translated))
     cited = [Citation(n=1, measure=best.measure, document=best.document,
                       expired=best.document.expired(services.today()))]
     notes = expiry_notes(cited, language)

@@ -9,6 +9,8 @@ from ..turn import Services, Turn
 REASONS = {
     "en": {
         "injection": "The question asks me to change how I work; I only answer from the policy texts.",
+        "unlawful": "I cannot help with this: it asks how to break the law or mislead the authorities. I can tell you "
+                    "what lawful support the policies offer.",
         "off_topic": "The question does not seem to be about enterprise policy.",
         "other_place": "It concerns a place none of my policy documents covers.",
         "other_year": "It concerns a year none of my policy documents covers.",
@@ -18,6 +20,7 @@ REASONS = {
     },
     "zh": {
         "injection": "该问题要求我改变工作方式；我只依据政策原文作答。",
+        "unlawful": "无法协助：该问题涉及违法或欺瞒主管部门的做法。我可以介绍政策中合法的支持措施。",
         "off_topic": "该问题似乎与企业政策无关。",
         "other_place": "该问题涉及的地区不在我掌握的政策文件范围内。",
         "other_year": "该问题涉及的年份不在我掌握的政策文件范围内。",
@@ -27,7 +30,7 @@ REASONS = {
     },
 }
 #: reasons after which no related measure is offered: the question was not a policy question
-NOT_POLICY = ("injection", "off_topic")
+NOT_POLICY = ("injection", "unlawful", "off_topic")
 
 
 def coverage_summary(services: Services, language: str) -> str:
