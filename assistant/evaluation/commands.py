@@ -227,8 +227,7 @@ def _eval_through_server(items, assistant, judge, settings, local_rows, cache) -
         bar.close()
     finally:
         server.stop()
-    hits = getattr(cache, "hits", 0)
-    note = f"reply cache {'off' if cache is None else f'on: {hits} cached in-process replies'}"
+    note = "reply cache off" if cache is None else f"reply cache on: {cache.hits} cached in-process replies"
     rows = scaleout.compare_quality(summarize(local_rows), summarize(server_rows))
     print("\n" + scaleout.format_quality(rows, note))
 
