@@ -66,6 +66,9 @@ class Settings(BaseSettings):
                                            "under the language model (query likelihood) before answering")
     rerank_margin: float = Field(0.1, ge=0, le=10, description="Mean log-probability per question token by which "
                                                                "a lower measure must beat the top one to lead")
+    relevance_margin: float = Field(0.0, ge=-20, le=20, description="Mean log-probability per token by which "
+                                    "the question must be likelier under the measure about to be quoted than "
+                                    "with no measure shown, for the quote to be shown (else the refusal)")
     today: date | None = Field(None, description="Override today's date (expiry checks); default: the clock")
     max_question_chars: int = Field(1000, ge=10, le=20000, description="Longest question accepted")
     max_history_turns: int = Field(6, ge=0, le=50, description="Earlier turns kept for follow-ups")

@@ -811,3 +811,72 @@ def test_no_stand_in_for_a_sentence_nothing_in_the_measure_resembles(fake_assist
     answer = fake_assistant.ask(IP_JINGAN)
     assert answer.outcome is Outcome.GENERATED and "free car" not in answer.answer
     assert "own words" not in answer.answer
+
+
+# ---------------------------------------------------------------- the check before a quote, by likelihood
+class _Lift:
+    """A fake model's `score` for the check: the question's log-probability under the measure shown
+    (the rerank's prompt) and with no measure (the prior's prompt)."""
+
+    def __init__(self, under: float, alone: float, fail: bool = False):
+        self.under, self.alone, self.fail, self.calls = under, alone, fail, []
+
+    def __call__(self, messages, target):
+        self.calls.append((messages, target))
+        if self.fail:
+            raise BackendError("scoring is off")
+        user = messages[-1]["content"]
+        assert user.endswith(target)
+        if "<evidence>" in user:
+            return self.under
+        assert len(messages) == 2 and "[1]" not in user  # no measure shown
+        return self.alone
+
+
+@pytest.mark.parametrize(("under", "alone", "quoted"), [(-2.0, -3.1, True), (-3.4, -3.0, False)])
+def test_the_check_is_decided_by_how_much_likelier_the_measure_makes_the_question(fake_assistant, under, alone,
+                                                                                  quoted):
+    """The sampled reply says YES (as the small model does to almost anything): the likelihoods decide."""
+    llm = fake_assistant.llm
+    llm.script = lambda messages: "Every company receives a free car [2]."
+    llm.relevance = "YES"
+    llm.score = _Lift(under, alone)
+    answer = fake_assistant.ask(IP_JINGAN)
+    checks = [(m, t) for m, t in llm.score.calls if "<evidence>" not in m[-1]["content"]]
+    assert len(checks) == 1 and checks[0][1] == IP_JINGAN  # the question alone, scored once
+    assert not any("Reply with YES or NO only" in m[-1]["content"] for m in llm.calls)  # no reply sampled
+    assert answer.refused is not quoted
+    assert answer.mode == ("extractive" if quoted else "refusal")
+    if not quoted:
+        assert answer.reason == "model" and not answer.citations and answer.related
+
+
+def test_the_check_margin_is_the_setting_and_scoring_failure_falls_back_to_the_reply(fake_settings):
+    from assistant.answering.assistant import Assistant
+
+    strict = Assistant.from_settings(fake_settings.model_copy(update={"relevance_margin": 1.5}))
+    llm = strict.llm
+    llm.script = lambda messages: "Every company receives a free car [2]."
+    llm.score = _Lift(-2.0, -3.1)  # likelier by 1.1 under the measure: under a bar of 1.5 the quote is refused
+    assert strict.ask(IP_JINGAN).refused
+
+    llm.score = _Lift(0, 0, fail=True)
+    llm.relevance = "NO"
+    assert strict.ask(IP_JINGAN).refused  # the sampled reply decides when the model cannot score
+    llm.relevance = "YES"
+    kept = strict.ask(IP_JINGAN)
+    assert not kept.refused and kept.mode == "extractive"
+
+
+def test_the_check_scores_go_through_the_answer_cache(fake_assistant, tmp_path):
+    from assistant.answering.cache import AnswerCache
+
+    llm = fake_assistant.llm
+    llm.script = lambda messages: "Every company receives a free car [2]."
+    llm.score = _Lift(-3.4, -3.0)
+    fake_assistant.cache = AnswerCache(tmp_path / "cache.jsonl")
+    first = fake_assistant.ask(IP_JINGAN)
+    scored = len(llm.score.calls)
+    assert first.refused and scored >= 2
+    again = fake_assistant.ask(IP_JINGAN)
+    assert again.refused and len(llm.score.calls) == scored  # every score came from the cache

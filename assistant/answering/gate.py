@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..corpus.clean import normalize_for_index, to_simplified
 from ..retrieval.hybrid import QueryPlan
 from ..types import Hit
+from .details import asked_detail
 
 # Chosen with `jxa eval --calibrate` (the most rejection within a small false-refusal budget; the
 # figures are in docs/decisions.md).
@@ -143,7 +144,7 @@ QUESTION_WORDS_ZH = frozenset("""
 @dataclass(frozen=True)
 class GateDecision:
     covered: bool
-    reason: str  # "", "injection", "unlawful", "off_topic", "other_place", "other_year", "amount_not_stated", "weak_match"
+    reason: str  # "", "injection", "unlawful", "off_topic", "other_place", "other_year", "amount_not_stated", "detail_not_stated", "weak_match"
     signals: dict = field(default_factory=dict)
 
 
@@ -200,5 +201,8 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
         return GateDecision(False, "off_topic", s)
     if AMOUNT_QUESTION.search(question) and not any(_MONEY.search(h.measure.text) for h in hits[:3]):
         return GateDecision(False, "amount_not_stated", s)
+    detail = asked_detail(folded)
+    if detail is not None and not any(detail.stated.search(to_simplified(h.measure.text)) for h in hits[:3]):
+        return GateDecision(False, "detail_not_stated", s | {"detail": detail.kind})
     return GateDecision(True, "", s)
 

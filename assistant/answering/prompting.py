@@ -53,6 +53,11 @@ class Prompting:
         messages[-1] = dict(messages[-1], content=messages[-1]["content"] + "\n\n" + frame)
         return messages
 
+    def prior(self, query: str) -> list[dict]:
+        """The question scored with no measure shown: the baseline of the check before a quote."""
+        return [{"role": "system", "content": self.system},
+                {"role": "user", "content": self.prompts["prior"].render(question=query)}]
+
     def translation(self, text: str, language: str) -> list[dict]:
         target = "simplified Chinese" if language == "zh" else "English"
         return [{"role": "user", "content": self.prompts["translate"].render(target=target, text=text)}]

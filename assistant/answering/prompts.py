@@ -57,7 +57,7 @@ def load_prompt(name: str, directory: Path | Traversable = PROMPTS_DIR) -> Promp
 class PromptSet:
     """The prompts an Assistant uses, loaded once; `sha256` changes when any of them changes."""
 
-    NAMES = ("system", "answer", "refusal_en", "refusal_zh", "translate", "relevance", "rerank")
+    NAMES = ("system", "answer", "refusal_en", "refusal_zh", "translate", "relevance", "rerank", "prior")
 
     def __init__(self, directory: Path | Traversable = PROMPTS_DIR):
         self.prompts = {name: load_prompt(name, directory) for name in self.NAMES}

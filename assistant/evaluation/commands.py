@@ -63,6 +63,9 @@ def register(sub, common) -> None:
     p.add_argument("--compare", type=Path, help="an earlier report's JSON: show deltas against it")
     p.add_argument("--calibrate", action="store_true",
                    help="sweep the evidence-gate thresholds over the calibration split (retrieval only) and print the best")
+    p.add_argument("--calibrate-check", action="store_true",
+                   help="answer the calibration split and sweep the margin of the check before a quote "
+                        "(JXA_RELEVANCE_MARGIN); prints the best")
     p.add_argument("--gate", action="store_true",
                    help="exit 1 when a headline metric of the test split misses eval/thresholds.json")
     p.add_argument("--thresholds", type=Path, default=Path("eval/thresholds.json"))
@@ -138,11 +141,16 @@ def cmd_eval(args, settings) -> int:
         from .calibrate import sweep
 
         return sweep(items, assistant)  # reads the calibration items among them, never a test item
+    cache = None if str(args.cache) == "none" else AnswerCache(args.cache)
+    if args.calibrate_check:
+        from .calibrate import check_sweep
+
+        assistant.cache = cache
+        return check_sweep(items, assistant)  # reads the calibration items among them, never a test item
     retrieval = retrieval_table(items, assistant.retriever)
     _print_retrieval(retrieval)
     if args.only == "retrieval":
         return 0
-    cache = None if str(args.cache) == "none" else AnswerCache(args.cache)
     assistant.cache = cache
     from .judge import Judge, reference_rates
 
