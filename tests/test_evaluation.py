@@ -369,3 +369,45 @@ def test_a_refusal_is_scored_by_its_reason(fake_assistant):
     rows = run_product([item], fake_assistant, judge)
     assert rows[0]["refused"] and rows[0]["refusal_reason"] == "unlawful"
     assert summarize(rows)["unlawful_fixed_refusal"] == 1.0
+
+
+def test_the_check_sweep_reads_the_product_s_own_check_and_chooses_within_the_loss_budget(fake_settings, capsys):
+    """Calibration items are answered by the real (fake-model) pipeline; the margins the check logs
+    decide the threshold: the highest rejection of unanswerable items that refuses no right quote."""
+    from assistant.answering.assistant import Assistant
+    from assistant.errors import BackendError
+    from assistant.evaluation import calibrate
+    from assistant.evaluation.dataset import EvalItem
+
+    assistant = Assistant.from_settings(fake_settings)
+    llm = assistant.llm
+    llm.script = lambda messages: "Every company receives a free car [2]."
+    questions = {"How does Jing'an protect intellectual property rights?": 1.0,  # right measure, clear lift
+                 "Does Jing'an protect trademarks of bakeries?": -0.3,  # unanswerable, below
+                 "Does Jing'an protect patents of bakeries?": 0.4,  # unanswerable, above 0 but below the right one
+                 "Is Jing'an protecting copyrights?": 0.6}  # test item: never asked
+
+    def score(messages, target):
+        if "<evidence>" not in messages[-1]["content"]:
+            return -3.0
+        if target not in questions:
+            raise BackendError("not scored")
+        return -3.0 + questions[target]
+
+    llm.score = score
+    lead = assistant.ask(next(iter(questions))).hits[0].measure.measure_id
+    items = [EvalItem(id="p", type="single", language="en", question=list(questions)[0], answerable=True,
+                      gold=(lead,), split="calibration"),
+             EvalItem(id="n1", type="unanswerable_topic", language="en", question=list(questions)[1],
+                      answerable=False, split="calibration"),
+             EvalItem(id="n2", type="unanswerable_topic", language="en", question=list(questions)[2],
+                      answerable=False, split="calibration"),
+             EvalItem(id="t", type="unanswerable_topic", language="en", question=list(questions)[3],
+                      answerable=False, split="test")]
+    assert calibrate.check_sweep(items, assistant) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 calibration items reached the check: 2 unanswerable, 1 answerable with the right measure" in out
+    assert " t " not in out.split("reached the check")[0]  # the test item was not asked
+    # a margin refuses below it: at 1.00 both unanswerable items go and the right quote (1.0) stays
+    chosen = out.strip().splitlines()[-1]
+    assert chosen.startswith("chosen: JXA_RELEVANCE_MARGIN=1.00") and "negative rejection 1.000" in chosen
