@@ -56,8 +56,9 @@ def sweep(items, assistant) -> int:
     return 0
 
 
-#: share of the answerable calibration items reaching the check that it may refuse while its measure was right
-CHECK_LOSS_BUDGET = 0.05
+#: share of the answerable calibration items reaching the check that it may refuse while its measure was
+#: right: none, since false refusal already sits near its 10% target without the check (docs/decisions.md)
+CHECK_LOSS_BUDGET = 0.0
 
 
 class _Margins(logging.Handler):
