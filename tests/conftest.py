@@ -58,9 +58,13 @@ def fake_settings(fake_index_dir, tmp_path):
 
 @pytest.fixture
 def fake_assistant(fake_settings):
+    """The seed library with the fake models, and no stored translations: tests of the quote's
+    translation made at request time use it; tests of the stored ones (test_translations.py) put theirs."""
     from assistant.answering.assistant import Assistant
 
-    return Assistant.from_settings(fake_settings)
+    assistant = Assistant.from_settings(fake_settings)
+    assistant.translations.entries.clear()
+    return assistant
 
 
 @pytest.fixture(scope="session")

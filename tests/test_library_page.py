@@ -94,6 +94,7 @@ def test_a_running_server_follows_a_cli_change_without_dropping_a_question(clien
 
     ctx = client.app_ctx
     monkeypatch.setenv("JXA_EMBEDDER", "fake-hash")
+    monkeypatch.setenv("JXA_LLM", "fake")  # it translates the new document's measures after publishing
     monkeypatch.setenv("JXA_SEEDS_DIR", str(ctx.settings.seeds_dir))
     monkeypatch.setenv("JXA_INDEX_DIR", str(ctx.settings.index_dir))
     ctx.assistant.llm.delay_s = 0.05  # a question long enough to be in flight during the switch

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from ..config import Settings
 from ..corpus.clean import has_cjk
 from ..errors import InputError
+from ..library.translations import Translations
 from ..retrieval.hybrid import HybridRetriever
 from ..retrieval.sentences import SentenceTable
 from ..retrieval.versions import in_force_first
@@ -93,8 +94,10 @@ class Assistant:
         self.replies = Replies(settings, self.canary, cache)
         self.sentences = SentenceTable(retriever.data.measures, retriever.data.documents, retriever.embedder,
                                        settings.cache_dir)
+        self.translations = Translations.load(settings.seeds_dir, follow=True)
         self.services = Services(settings=settings, retriever=retriever, prompting=self.prompting,
-                                 replies=self.replies, sentences=self.sentences, llm=lambda: self.llm,
+                                 replies=self.replies, sentences=self.sentences, translations=self.translations,
+                                 llm=lambda: self.llm,
                                  count=self.count_tokens, today=settings.effective_today, canary=self.canary)
 
     @classmethod

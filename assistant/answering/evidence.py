@@ -24,7 +24,17 @@ def select_sentences(text: str, plan_tokens: set[str], budget: int, count: Calla
     """The sentences of `text` sharing the most words with the question, in their order, within `budget`
     tokens (the first one chosen always, however long)."""
     sentences = split_sentences(text)
-    scored = sorted(range(len(sentences)), key=lambda i: (
+    keep = choose_sentences(sentences, plan_tokens, budget, count)
+    joiner = "" if has_cjk(text) else " "
+    return joiner.join(sentences[i] for i in keep)
+
+
+def choose_sentences(sentences: list[str], plan_tokens: set[str], budget: int, count: Callable[[str], int],
+                     among: set[int] | None = None) -> list[int]:
+    """The positions of the sentences (of those `among`, when given) sharing the most words with the
+    question, in order, within `budget` tokens (the first one chosen always, however long)."""
+    candidates = [i for i in range(len(sentences)) if among is None or i in among]
+    scored = sorted(candidates, key=lambda i: (
         -len(set(tokenize(to_simplified(sentences[i].lower()))) & plan_tokens), i))
     keep: list[int] = []
     used = 0
@@ -34,8 +44,7 @@ def select_sentences(text: str, plan_tokens: set[str], budget: int, count: Calla
             continue
         keep.append(i)
         used += cost
-    joiner = "" if has_cjk(text) else " "
-    return joiner.join(sentences[i] for i in sorted(keep))
+    return sorted(keep)
 
 
 def build_evidence(hits: list[Hit] | tuple[Hit, ...], plan_tokens: set[str], settings: Settings,

@@ -58,9 +58,11 @@ class Prompting:
         return [{"role": "system", "content": self.system},
                 {"role": "user", "content": self.prompts["prior"].render(question=query)}]
 
-    def translation(self, text: str, language: str) -> list[dict]:
+    def translation(self, text: str, language: str, terms: list[tuple[str, str]] | None = None) -> list[dict]:
+        """`terms`: (term in the text, its official rendering), from the glossary."""
         target = "simplified Chinese" if language == "zh" else "English"
-        return [{"role": "user", "content": self.prompts["translate"].render(target=target, text=text)}]
+        names = ("Render these terms as given: " + "; ".join(f"{a} = {b}" for a, b in terms) + ".") if terms else ""
+        return [{"role": "user", "content": self.prompts["translate"].render(target=target, text=text, terms=names)}]
 
     def refusal(self, language: str, reason: str, coverage: str) -> str:
         return self.prompts["refusal_zh" if language == "zh" else "refusal_en"].render(reason=reason, coverage=coverage)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from ..config import Settings
+from ..library.translations import Translations
 from ..retrieval.hybrid import HybridRetriever, QueryPlan
 from ..retrieval.sentences import SentenceTable
 from ..types import Answer, Hit
@@ -74,6 +75,7 @@ class Services:
     prompting: Prompting
     replies: Replies
     sentences: SentenceTable
+    translations: Translations
     llm: Callable[[], LLM]
     count: Callable[[str], int]
     today: Callable[[], date]

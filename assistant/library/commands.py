@@ -1,4 +1,5 @@
-"""`jxa docs add | list | show | remove`: the policy library from the command line."""
+"""`jxa docs add | list | show | remove` and `jxa translations build | check`: the policy library from
+the command line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from ..corpus.parse import ParsedDocument
 from ..types import Document
 from .ingest import Draft, find, prepare, publish, remove, status
+from .translations import TranslateReport, Translations, check_library, library_sentences, translate_library
 
 
 def _dates(d: Document) -> str:
@@ -77,7 +79,69 @@ def cmd_docs_add(args, settings) -> int:
     bar.close()
     print(f"published {doc.doc_id} as {settings.seeds_dir / doc.source_file}; index: {report.documents} documents, "
           f"{report.measures} measures ({report.embedded} chunks embedded, {report.chunks - report.embedded} reused)")
+    if args.no_translate:
+        print("translations: not made (--no-translate); run `jxa translations build` before quoting it in "
+              "the other language")
+        return 0
+    return _translate(settings, only=doc.doc_id)
+
+
+def _translate(settings, only: str | None = None, limit: int | None = None) -> int:
+    """Translate the library's sentences the store lacks (those of document `only`, when given)."""
+    from ..answering.assistant import Assistant
+    from ..answering.paths.translate import translate
+    from ..errors import BackendError
+    from ..progress import progress_bar
+
+    assistant = Assistant.from_settings(settings)
+    data = assistant.retriever.data
+    measures = [m for m in data.measures.values() if only is None or m.doc_id == only]
+    sentences = library_sentences(data.documents.values(), measures)
+    # With `only`, the other documents' entries stay, even if stale: `jxa translations build` prunes.
+    store = Translations.load(settings.seeds_dir)
+    bar = progress_bar("translating")
+    try:
+        report = translate_library(store, sentences, lambda text, lang: translate(assistant.services, text, lang),
+                                   assistant.llm.id, limit=limit if only is None else None, progress=bar,
+                                   prune=only is None)
+    except BackendError as exc:
+        bar.close()
+        print(f"translations: the model failed ({exc}); what was made is saved in {store.path}; run "
+              f"`jxa translations build` to finish")
+        return 1
+    bar.close()
+    _print_report(report, store)
     return 0
+
+
+def _print_report(report: TranslateReport, store: Translations) -> None:
+    print(f"translations: {report.made} sentences translated now ({report.kept} kept, {report.made - report.kept} "
+          f"quoted in the original: no translation passed its checks), {report.pruned} stale entries removed; "
+          f"{report.sentences} sentences in scope; stored in {store.path}")
+
+
+def cmd_translations_build(args, settings) -> int:
+    return _translate(settings, limit=args.limit)
+
+
+def cmd_translations_check(args, settings) -> int:
+    from ..answering.paths.translate import translation_flaw
+    from ..retrieval.build import parse_seeds
+
+    library = parse_seeds(settings.seeds_dir)
+    sentences = library_sentences([p.document for p in library], [m for p in library for m in p.measures])
+    store = Translations.load(settings.seeds_dir)
+    problems, kept = check_library(store, sentences, translation_flaw)
+    if args.json:
+        print(json.dumps({"sentences": len(sentences), "kept": kept,
+                          "problems": [{"source": p.source, "language": p.language, "problem": p.problem}
+                                       for p in problems]}, ensure_ascii=False, indent=1))
+    else:
+        for p in problems:
+            print(f"{p.language}  {p.problem}: {p.source[:100]}")
+        print(f"{len(sentences)} sentences; {kept} with a kept translation, "
+              f"{len(sentences) - kept - len(problems)} quoted in the original, {len(problems)} problems")
+    return 1 if problems else 0
 
 
 def cmd_docs_list(args, settings) -> int:
@@ -137,6 +201,8 @@ def register(sub, common) -> None:
     p.add_argument("--title", help="title, when the text states none")
     p.add_argument("--supersedes", metavar="ID", help="the earlier version this document replaces")
     p.add_argument("--json", action="store_true", help="the preview as JSON")
+    p.add_argument("--no-translate", action="store_true",
+                   help="publish without translating its measures (then run `jxa translations build`)")
     p.set_defaults(func=cmd_docs_add)
     p = dsub.add_parser("list", parents=[common], help="every document with its status")
     p.add_argument("--json", action="store_true")
@@ -148,3 +214,14 @@ def register(sub, common) -> None:
     p.add_argument("id")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(func=cmd_docs_remove)
+
+    tr = sub.add_parser("translations", help="the measures' stored translations into the other language")
+    tsub = tr.add_subparsers(dest="translations_command", required=True)
+    p = tsub.add_parser("build", parents=[common], help="translate every sentence not yet stored (resumable); "
+                                                       "remove the entries of sentences no longer in the library")
+    p.add_argument("--limit", type=int, help="translate at most this many sentences in this run")
+    p.set_defaults(func=cmd_translations_build)
+    p = tsub.add_parser("check", parents=[common], help="every sentence has an entry and every stored "
+                                                       "translation passes the checks (exit 1 if not)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_translations_check)

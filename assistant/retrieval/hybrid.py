@@ -69,6 +69,21 @@ class Glossary:
         """The first Chinese term of the entry listing this English term, normalised as the index is."""
         return self._chinese.get(normalize_for_index(en))
 
+    def renderings(self, text: str, language: str, most: int = 6) -> list[tuple[str, str]]:
+        """(term in `text`, its rendering in `language`) for the entries whose first term in the text's
+        language `text` names, longest first and none inside another: the names a translation of `text`
+        should use. Only first terms pair up: the others are near-synonyms for search, not renderings."""
+        padded = f" {normalize_for_index(text)} "
+        found: dict[str, str] = {}
+        for en, zh in self._entries:
+            if language == "en" and zh[0] in padded:
+                found.setdefault(zh[0], en[0])
+            elif language == "zh" and re.search(rf"(?<![a-z0-9]){re.escape(en[0])}(?:s|es)?(?![a-z0-9])", padded):
+                found.setdefault(en[0], zh[0])
+        terms = sorted(found, key=len, reverse=True)
+        kept = [t for i, t in enumerate(terms) if not any(t in longer for longer in terms[:i])]
+        return [(t, found[t]) for t in kept[:most]]
+
     def words(self) -> set[str]:
         """Every BM25 token of every term: words the corpus speaks about, in either language."""
         return {t for en, zh in self._entries for term in en + zh for t in tokenize(term)}

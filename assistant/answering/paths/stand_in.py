@@ -19,7 +19,7 @@ from ...errors import BackendError
 from .. import facts
 from ..turn import Services, Turn
 from ..verify import ALIGN_FLOOR
-from .translate import translate
+from .translate import translate, translation_flaw
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,16 @@ def stand_in(services: Services, turn: Turn, sentence: str, used: set[str]) -> S
     if evidence[n].document.language == turn.language:
         shown = to_simplified(source) if turn.language == "zh" else source
         return StandIn(n, source, shown, similarity, translated=False)
-    try:
-        translated = translate(services, source, turn.language)
-    except BackendError as exc:
-        log.info("no stand-in: its translation failed (%s)", exc)
-        return None
+    stored = services.translations.get(source, turn.language)
+    if stored is not None:  # made at ingestion; None text: no translation of it passed the checks
+        translated = stored.text if stored.text and not translation_flaw(source, stored.text, turn.language,
+                                                                          services.canary) else None
+    else:
+        try:
+            translated = translate(services, source, turn.language)
+        except BackendError as exc:
+            log.info("no stand-in: its translation failed (%s)", exc)
+            return None
     if not translated:
         return None
     return StandIn(n, source, translated, similarity, translated=True)

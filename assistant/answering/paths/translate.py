@@ -37,22 +37,40 @@ def to_language(text: str, language: str) -> str:
 def translate(services: Services, text: str, language: str) -> str | None:
     """The model's translation of a quoted measure, or None when it is not kept. A failed call raises
     BackendError."""
-    messages = services.prompting.translation(text, language)
+    messages = services.prompting.translation(text, language, services.retriever.glossary.renderings(text, language))
     out = services.replies.text(services.llm(), messages, max_tokens=2 * services.count(text) + 40)
     out = strip_markers(to_language(out, language)).strip().strip("\"“”「」").strip()
     out = mend_chinese(services, out) if language == "zh" else mend_english(services, out)
-    # Every figure it states must be the source's, and every figure the source writes in digits
-    # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
-    added = numbers(out) - numbers(text)
-    # A word the glossary could not mend ("进行破产信息的 docking") is a translation left unfinished, shown
-    # as if it were the measure's: none may stay (docs/decisions.md).
-    foreign = bool(ENGLISH_FRAGMENT.search(out)) if language == "zh" else False
-    if (foreign or (language == "en" and has_cjk(out)) or not out or services.canary in out or NOT_COVERED in out
-            or "<" in out or detect_language(out) != language or not digit_numbers(text) <= numbers(out)
-            or any(v > 10 or v in digit_numbers(out) for v in added)):
-        log.info("translation not kept: %s", out[:200])
+    flaw = translation_flaw(text, out, language, services.canary)
+    if flaw:
+        log.info("translation not kept (%s): %s", flaw, out[:200])
         return None
     return out
+
+
+def translation_flaw(source: str, out: str, language: str, canary: str = "") -> str:
+    """Why `out` may not stand as the translation of `source` into `language`, or "" when it may. The
+    same checks hold for a translation made now and for one stored at ingestion (and perhaps edited)."""
+    if not out:
+        return "empty"
+    # A word the glossary could not mend ("进行破产信息的 docking") is a translation left unfinished, shown
+    # as if it were the measure's: none may stay (docs/decisions.md).
+    if language == "zh" and ENGLISH_FRAGMENT.search(out):
+        return "English words left untranslated"
+    if language == "en" and has_cjk(out):
+        return "Chinese left untranslated"
+    if (canary and canary in out) or NOT_COVERED in out or "<" in out:
+        return "not a translation"
+    if detect_language(out) != language:
+        return "not in the target language"
+    # Every figure it states must be the source's, and every figure the source writes in digits
+    # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
+    if not digit_numbers(source) <= numbers(out):
+        return "a figure of the source is missing"
+    added = numbers(out) - numbers(source)
+    if any(v > 10 or v in digit_numbers(out) for v in added):
+        return "a figure not in the source"
+    return ""
 
 
 def mend_english(services: Services, text: str) -> str:
