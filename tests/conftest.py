@@ -97,3 +97,23 @@ def seeds_copy(tmp_path) -> Path:
     dst = tmp_path / "seeds"
     shutil.copytree(SEEDS, dst)
     return dst
+
+
+@pytest.fixture
+def library(tmp_path, monkeypatch):
+    """A library folder of two test documents, indexed with the fake embedder, and the settings (env)
+    pointing at it, the fake model among them (`jxa docs add` translates what it publishes)."""
+    from assistant.retrieval.build import build_index
+
+    documents = ROOT / "tests" / "documents"
+    seeds = tmp_path / "library"
+    seeds.mkdir()
+    shutil.copy(documents / "qinglan-articles.txt", seeds / "000_qinglan.txt")
+    shutil.copy(documents / "lakeside-articles.txt", seeds / "001_lakeside.txt")
+    index = tmp_path / "index"
+    build_index(seeds, index, FakeEmbedder())
+    for name, value in {"JXA_EMBEDDER": "fake-hash", "JXA_LLM": "fake", "JXA_SEEDS_DIR": str(seeds),
+                        "JXA_INDEX_DIR": str(index), "JXA_TODAY": "2026-06-01",
+                        "JXA_CACHE_DIR": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(name, value)
+    return seeds, index

@@ -24,25 +24,6 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
             and not p.name.startswith(".library")}
 
 
-@pytest.fixture
-def library(tmp_path, monkeypatch):
-    """A library of two test documents, indexed with the fake embedder."""
-    from tests.conftest import FakeEmbedder
-
-    seeds = tmp_path / "library"
-    seeds.mkdir()
-    shutil.copy(DOCS / "qinglan-articles.txt", seeds / "000_qinglan.txt")
-    shutil.copy(DOCS / "lakeside-articles.txt", seeds / "001_lakeside.txt")
-    index = tmp_path / "index"
-    build_index(seeds, index, FakeEmbedder())
-    monkeypatch.setenv("JXA_EMBEDDER", "fake-hash")
-    monkeypatch.setenv("JXA_LLM", "fake")  # `docs add` translates the new measures: tests/test_translations.py
-    monkeypatch.setenv("JXA_SEEDS_DIR", str(seeds))
-    monkeypatch.setenv("JXA_INDEX_DIR", str(index))
-    monkeypatch.setenv("JXA_TODAY", "2026-06-01")
-    return seeds, index
-
-
 def test_dry_run_shows_the_preview_and_changes_nothing(library, capsys):
     seeds, index = library
     before = _snapshot(seeds), _snapshot(index)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,6 @@ from assistant.library.translations import (
     library_sentences,
     translate_library,
 )
-from assistant.retrieval.build import build_index
 from assistant.retrieval.hybrid import Glossary
 from assistant.types import Outcome
 
@@ -228,22 +226,6 @@ def test_a_measure_with_no_stored_translation_is_translated_at_request_time(fake
 
 
 # --- the commands ---
-
-@pytest.fixture
-def library(tmp_path, monkeypatch):
-    from tests.conftest import FakeEmbedder
-
-    seeds = tmp_path / "library"
-    seeds.mkdir()
-    shutil.copy(DOCS / "qinglan-articles.txt", seeds / "000_qinglan.txt")
-    shutil.copy(DOCS / "lakeside-articles.txt", seeds / "001_lakeside.txt")
-    index = tmp_path / "index"
-    build_index(seeds, index, FakeEmbedder())
-    for name, value in {"JXA_EMBEDDER": "fake-hash", "JXA_LLM": "fake", "JXA_SEEDS_DIR": str(seeds),
-                        "JXA_INDEX_DIR": str(index), "JXA_TODAY": "2026-06-01",
-                        "JXA_CACHE_DIR": str(tmp_path / "cache")}.items():
-        monkeypatch.setenv(name, value)
-    return seeds, index
 
 
 def _sentences_of(index: Path, doc_id: str | None = None) -> list[tuple[str, str]]:
