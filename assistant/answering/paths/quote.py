@@ -18,7 +18,7 @@ from ..evidence import choose_sentences, select_sentences
 from ..facts import figures
 from ..turn import Services, Turn
 from .refusal import refusal
-from .translate import translate, translation_flaw
+from .translate import stored, translate
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,10 @@ def stored_translation(services: Services, measure_text: str, plan_tokens: set[s
     at ingestion, in translation; None when the library holds no translation of some sentence of it
     (added with `--no-translate`, or stored only in part)."""
     sentences = measure_sentences(measure_text)
-    entries = [services.translations.get(s, language) for s in sentences]
+    entries = [stored(services, s, language) for s in sentences]
     if not entries or any(e is None for e in entries):
         return None
-    # Held to the checks again: a cheap guard against a text edited by hand since `jxa translations check`.
-    among = {i for i, (s, e) in enumerate(zip(sentences, entries, strict=True))
-             if e.text and not translation_flaw(s, e.text, language, services.canary)}
+    among = {i for i, e in enumerate(entries) if e.text}
     if not among:
         return StoredQuote(measure_text, None)
     keep = choose_sentences(sentences, plan_tokens, QUOTE_TOKENS, services.count, among)

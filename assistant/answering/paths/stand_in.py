@@ -19,7 +19,7 @@ from ...errors import BackendError
 from .. import facts
 from ..turn import Services, Turn
 from ..verify import ALIGN_FLOOR
-from .translate import translate, translation_flaw
+from .translate import stored, translate
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,9 @@ def stand_in(services: Services, turn: Turn, sentence: str, used: set[str]) -> S
     if evidence[n].document.language == turn.language:
         shown = to_simplified(source) if turn.language == "zh" else source
         return StandIn(n, source, shown, similarity, translated=False)
-    stored = services.translations.get(source, turn.language)
-    if stored is not None:  # made at ingestion; None text: no translation of it passed the checks
-        translated = stored.text if stored.text and not translation_flaw(source, stored.text, turn.language,
-                                                                          services.canary) else None
+    entry = stored(services, source, turn.language)
+    if entry is not None:  # made at ingestion
+        translated = entry.text
     else:
         try:
             translated = translate(services, source, turn.language)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 from ...corpus.clean import has_cjk, strip_pinyin, to_simplified
 from ...errors import BackendError
+from ...library.translations import StoredTranslation
 from ..facts import digit_numbers, numbers, strip_markers
 from ..language import detect_language
 from ..prompting import NOT_COVERED
@@ -46,6 +48,16 @@ def translate(services: Services, text: str, language: str) -> str | None:
         log.info("translation not kept (%s): %s", flaw, out[:200])
         return None
     return out
+
+
+def stored(services: Services, source: str, language: str) -> StoredTranslation | None:
+    """The translation of one measure sentence made at ingestion, or None when the library holds none.
+    Its text is None when no translation passed the checks, or when the stored one fails them now: a
+    cheap guard against a text edited by hand since `jxa translations check`."""
+    entry = services.translations.get(source, language)
+    if entry is None or entry.text is None or not translation_flaw(source, entry.text, language, services.canary):
+        return entry
+    return replace(entry, text=None)
 
 
 def translation_flaw(source: str, out: str, language: str, canary: str = "") -> str:
