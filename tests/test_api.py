@@ -14,6 +14,8 @@ from assistant.answering.assistant import Assistant
 from assistant.errors import BackendError
 from assistant.records import Records
 from assistant.web.app import create_app
+from assistant.web.render import safe_markdown
+from assistant.web.ui import ChatUI
 
 IP_QUESTION = "What support is there for protecting intellectual property in Jing'an?"
 OFF_TOPIC = "What is the best recipe for mooncakes?"
@@ -308,7 +310,6 @@ def _last_bot_text(outputs) -> str:
 
 def test_chat_ui_says_busy_when_the_queue_is_full(fake_settings):
     """The Gradio handler goes through the same worker: a visitor who does not fit is told so."""
-    from assistant.web.ui import ChatUI
 
     settings = _settings(fake_settings, llm="fake:0.01", queue_size=0)
     assistant = Assistant.from_settings(settings)
@@ -336,7 +337,6 @@ def test_chat_ui_says_busy_when_the_queue_is_full(fake_settings):
 
 
 def test_chat_ui_while_the_model_loads(fake_settings, fake_assistant):
-    from assistant.web.ui import ChatUI
 
     app = create_app(_settings(fake_settings), fake_assistant, load_model=False)
     ctx = app.state.ctx
@@ -364,7 +364,8 @@ def _sse_text(client, question: str) -> str:
                                      "gate_refusal"])
 def test_every_outcome_streams_exactly_the_answer_it_returns(client, fake_assistant, outcome):
     """The text sent as server-sent events, by `jxa ask --stream`'s events and by POST /api/ask is one and
-    the same for each way an answer can end: no delta is ever contradicted by what follows it."""
+    the same for each way an answer can end, and the chat page shows it growing to the same text: no
+    delta is ever contradicted by what follows it."""
     fake = _fake(fake_assistant)
     question = {"figure_refusal": FIGURE_QUESTION, "gate_refusal": OFF_TOPIC}.get(outcome, IP_QUESTION)
     if outcome == "figure_refusal":  # the lead's first sentence, verified, but with its figures taken out
@@ -379,8 +380,15 @@ def test_every_outcome_streams_exactly_the_answer_it_returns(client, fake_assist
         returned = client.post("/api/ask", json={"question": question}).json()
         streamed = _sse_text(client, question)
         events = list(fake_assistant.ask_stream(question))
+        turns: list[dict] = []
+        shown = [_last_bot_text(o) for o in ChatUI(client.app.state.ctx).answer(question, turns, "", "en")]
     finally:
         fake.script, fake.relevance, fake.fail = None, "YES", None
     assert returned["outcome"] == outcome, returned
     deltas = "".join(e.text for e in events if e.kind == "delta")
-    assert streamed == returned["answer"] == deltas == events[-1].answer.answer
+    assert streamed == returned["answer"] == deltas == events[-1].answer.answer == turns[-1]["a"]
+    # The chat page: the text shown while streaming only grows, and what it shows last before the
+    # sources are added is the answer itself.
+    streaming = [s for s in shown[:-1] if not s.startswith("*")]
+    assert streaming and streaming[-1] == safe_markdown(returned["answer"])
+    assert all(later.startswith(earlier) for earlier, later in zip(streaming, streaming[1:] + shown[-1:], strict=True))
