@@ -156,6 +156,7 @@ class Answer:
     notice: str = ""  # a sentence for the user beside the answer ("the model is unavailable..."), or ""
     reason: str = ""  # why a refusal happened: "injection", "off_topic", ..., "model", "amount_not_stated"
     outcome: Outcome | None = None
+    dropped: dict = field(default_factory=dict)  # generated sentences verification dropped, by kind
 
     def to_json(self) -> dict:
         return {
@@ -172,4 +173,5 @@ class Answer:
             "notice": self.notice,
             "reason": self.reason,
             "outcome": self.outcome.value if self.outcome else None,
+            "dropped": self.dropped,
         }

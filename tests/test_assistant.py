@@ -117,6 +117,22 @@ def test_unsupported_sentence_is_dropped_and_the_rest_kept(fake_assistant):
     assert_markers_resolve(answer)
 
 
+def test_a_sentence_saying_nothing_is_dropped_and_counted(fake_assistant):
+    llm = fake_assistant.llm
+
+    def reply(messages):
+        blocks = evidence_blocks(messages)
+        return f"Jing'an protects intellectual property rights through the following measures: [1]. " \
+               f"{first_sentence(blocks[1])} [1]."
+
+    llm.script = reply
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.mode == "generated"
+    assert "following measures" not in answer.answer
+    assert answer.dropped == {"empty": 1}
+    assert answer.to_json()["dropped"] == {"empty": 1}
+
+
 def test_fabricated_amount_is_dropped_and_falls_back_to_a_quote(fake_assistant):
     llm = fake_assistant.llm
 
@@ -365,7 +381,7 @@ def test_answer_json_round_trips(fake_assistant, question):
     data = answer.to_json()
     assert json.loads(json.dumps(data, ensure_ascii=False)) == data
     assert set(data) == {"question", "language", "answer", "refused", "citations", "related", "hits", "timings",
-                         "rewritten_query", "mode", "notice", "reason", "outcome"}
+                         "rewritten_query", "mode", "notice", "reason", "outcome", "dropped"}
     for c in data["citations"]:
         assert set(c) >= {"n", "doc_id", "doc_title", "measure_id", "label", "text", "valid_until", "expired"}
     assert [h["rank"] for h in data["hits"]] == list(range(1, len(data["hits"]) + 1))

@@ -246,3 +246,53 @@ def test_a_sentence_that_only_restates_a_heading_is_dropped():
     assert not dropped.kept and dropped.reason == "only restates a heading"
     kept = v.check("徐汇区建立“引进来”“走出去”一站式服务平台[1]。").sentences[0]
     assert kept.kept
+
+
+def _financing_verifier(question: str):
+    from assistant.types import Document, Measure
+
+    doc = Document("d", "f.txt", "0", "en", "Plan", "Plan", "计划", "Jing'an", "Office", None, None, None, None)
+    m = Measure("d#1", "d", "1", "Financing", (), "We shall give small businesses loan interest subsidies of up to "
+                "50% and guarantee fee subsidies through the district credit guarantee fund.", (), "Plan, Measure 1")
+    return Verifier([Evidence(1, m, doc, m.text)], question=question)
+
+
+@pytest.mark.parametrize("sentence", [
+    "Small businesses in Jing'an can get financing through the following measures:[1].",
+    "Small businesses in Jing'an can get financing support [1].",
+    "The plan provides various financing measures for small businesses in Jing'an [1].",
+])
+def test_a_sentence_with_no_fact_beyond_the_question_is_dropped(sentence):
+    v = _financing_verifier("How can small businesses in Jing'an get financing?")
+    checked = v.check(sentence).sentences[0]
+    assert not checked.kept and checked.empty, checked
+
+
+@pytest.mark.parametrize("sentence", [
+    "Small businesses in Jing'an can get loan interest subsidies [1].",
+    "The credit guarantee fund subsidises guarantee fees [1].",
+    "Loan interest is subsidised at up to 50% [1].",
+])
+def test_a_sentence_with_a_fact_of_its_measure_is_kept(sentence):
+    v = _financing_verifier("How can small businesses in Jing'an get financing?")
+    checked = v.check(sentence).sentences[0]
+    assert checked.kept and not checked.empty, checked
+
+
+def test_confirming_a_yes_or_no_question_is_a_fact():
+    sentence = "Yes, small businesses in Jing'an can get loan interest subsidies [1]."
+    v = _financing_verifier("We are a small business. Can small businesses in Jing'an get loan interest subsidies?")
+    assert v.check(sentence).sentences[0].kept
+    v = _financing_verifier("How do small businesses in Jing'an get loan interest subsidies?")
+    assert v.check(sentence).sentences[0].empty
+
+
+def test_an_empty_chinese_sentence_is_dropped():
+    from assistant.types import Document, Measure
+
+    doc = Document("d", "f.txt", "0", "zh", "方案", "Plan", "方案", "Jing'an", "静安区人民政府", None, None, None, None)
+    m = Measure("d#1", "d", "1", "融资", (), "对中小企业给予贷款贴息，贴息比例最高50%，并设立融资担保基金。", (), "方案 第1条")
+    v = Verifier([Evidence(1, m, doc, m.text)], question="静安区中小企业怎么融资？")
+    assert v.check("静安区中小企业可以通过以下措施获得融资支持[1]。").sentences[0].empty
+    kept = v.check("中小企业可以获得贷款贴息[1]。").sentences[0]
+    assert kept.kept and not kept.empty

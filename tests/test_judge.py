@@ -216,6 +216,21 @@ def test_names_and_figures_are_the_measures():
     assert [f.kind for f in A.figures("There shall be 40 unicorn companies.", measure)] == ["figure"]
 
 
+def test_the_judge_finds_empty_sentences_its_own_way():
+    text = "we shall give small businesses loan interest subsidies of up to 50% through the credit guarantee fund."
+    measure = A.MeasureText("en", text, "jing'an plan", text)
+    how = "How can small businesses in Jing'an get financing?"
+    assert A.says_nothing("Small businesses in Jing'an can get financing through the following measures:", measure, how)
+    assert A.says_nothing("The plan provides financing support for small businesses in Jing'an.", measure, how)
+    assert not A.says_nothing("Small businesses can get loan interest subsidies.", measure, how)
+    assert not A.says_nothing("Subsidies reach 50%.", measure, how)
+    assert not A.says_nothing("Small businesses in Jing'an can get financing.", measure,
+                              "Can small businesses in Jing'an get financing?")
+    zh = A.MeasureText("zh", "对中小企业给予贷款贴息,并设立融资担保基金。", "静安区方案", "对中小企业给予贷款贴息，并设立融资担保基金。")
+    assert A.says_nothing("静安区中小企业可以通过以下措施获得融资支持。", zh, "静安区中小企业怎么融资？")
+    assert not A.says_nothing("中小企业可以获得贷款贴息。", zh, "静安区中小企业怎么融资？")
+
+
 def test_a_quote_and_its_frame_are_judged_by_the_quote():
     assert J.claim_of('The closest measure is X, Measure 3. It states: "We shall do Y." [1]') == "We shall do Y."
     assert J.claim_of("According to source [1], the district supports Y.") == "the district supports Y."

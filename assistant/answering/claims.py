@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..corpus.clean import CJK, normalize_for_index
 from ..corpus.gazetteer import without_place
+from ..retrieval.tokenize import tokenize
+from . import facts
 
 # First person, as the plan or the enterprise would write it (the judge reads the same, evaluation/assertions.py).
 FIRST_PERSON = re.compile(r"(?<![A-Za-z])(?:[Ww]e|[Oo]urs?|us|[Ww]e'(?:ll|re|ve))(?![A-Za-z'])"
@@ -177,3 +180,46 @@ def problem(sentence: str, evidence: ClaimEvidence, question: str = "", same_lan
     if share > NEW_WORD_SHARE:
         return f"mostly says what the measure does not ({share:.0%} of it new)"
     return ""
+
+
+# Words that frame an answer about any measure: a sentence made only of these and the question's own
+# words says nothing ("Small businesses in Jing'an can get financing through the following measures.").
+_FRAME = """
+plan plans measure measures policy policies programme program district districts city government enterprise
+enterprises company companies firm firms business businesses support supports supported supporting promote
+promotes encourage encourages provide provides provided offer offers offered help helps get gets obtain receive
+available following below listed several various many some number range series kind kinds type types way ways
+means option options form forms include includes including relevant related main specific certain different
+measure aspect aspects area areas field fields mainly through apply applies applying access enjoy benefit benefits
+方案 计划 措施 政策 规定 办法 企业 公司 支持 推动 鼓励 提供 帮助 获得 享受 申请 通过 以下 如下 下列 主要 包括 具体 相关
+有关 多种 多项 一系列 方式 途径 方面 领域 各类 多个 若干 不同 可 可以 能够 能 将 会 区 市 政府 享有 得到 给予
+"""
+# A question answered yes or no: confirming it is a fact, even in the question's own words.
+_YES_NO_QUESTION = re.compile(r"(?:^|[.?!。？！]\s*)(?:is|are|does|do|can|could|will|would|has|have|may|should)\b"
+                              r"|有没有|有无|是否|能否|能不能|会不会|可不可以|可否|[吗嘛][？?]?\s*$", re.I)
+_LEAD_IN = re.compile(r"[:：]\s*$")
+
+
+@lru_cache(maxsize=1)
+def _frame_tokens() -> frozenset[str]:
+    return frozenset(tokenize(" ".join(_FRAME.split())))
+
+
+def says_nothing(sentence: str, evidence: list[ClaimEvidence], question: str) -> bool:
+    """True when the sentence carries no fact from its measures beyond the question's own words: each
+    of its content words is the question's, a framing word or a place, and it states no figure the
+    question does not. A lead-in to a list that is not there ("… the following measures:") says nothing
+    either. To a yes-or-no question, confirming it in its own words says something."""
+    bare = re.sub(r"\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\]", "", sentence).strip()
+    if _LEAD_IN.search(bare.rstrip(".。")):
+        return True
+    if _YES_NO_QUESTION.search(question):
+        return False  # to a yes-or-no question, saying the measure does what was asked is the answer
+    text = normalize_for_index(bare)
+    asked = normalize_for_index(question)
+    if facts.numbers(text) - facts.numbers(asked):
+        return False  # a figure is a fact (whether it is the measure's is the number check's to say)
+    places = {t for e in evidence for p in e.places for t in tokenize(normalize_for_index(p))}
+    own = set(tokenize(text)) - set(tokenize(asked)) - _frame_tokens() - places
+    measured = {t for e in evidence for t in tokenize(e.text)}
+    return not own & measured

@@ -24,7 +24,7 @@ class Turn:
 
     `query` is the question, or a follow-up with the topic it continues; `plan` is retrieval's reading
     of the query, computed once; `evidence` is empty until the evidence stage; `timings` is filled in
-    as the stages run, from `t0` (time.perf_counter) on.
+    as the stages run, from `t0` (time.perf_counter) on, and `dropped` as verification drops sentences.
     """
 
     question: str
@@ -35,6 +35,7 @@ class Turn:
     evidence: tuple[Evidence, ...] = ()
     t0: float = field(default_factory=time.perf_counter)
     timings: dict = field(default_factory=dict)
+    dropped: dict = field(default_factory=dict)  # sentences verification dropped, by kind ("empty", "unsupported")
 
     @property
     def plan_tokens(self) -> set[str]:
@@ -58,7 +59,7 @@ class Turn:
         self.timings.setdefault("first_token_ms", self.elapsed_ms())
         self.timings["total_ms"] = self.elapsed_ms()
         return Answer(question=self.question, language=self.language, hits=self.hits, timings=self.timings,
-                      rewritten_query=self.query, **fields)
+                      rewritten_query=self.query, dropped=dict(self.dropped), **fields)
 
 
 @dataclass

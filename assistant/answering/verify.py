@@ -6,8 +6,9 @@ For each sentence of the model's answer:
   3. every quoted programme name in it must appear in a cited measure;
   4. it may not add to the measure (claims.py): no first-person voice, duty, organisation or mostly
      new words;
-  5. the cited measure must support it (shared content words, or a close embedding).
-A marker that fails 2-5 is moved to another shown measure that passes, if one does; a sentence
+  5. it must carry a fact of its measures beyond the question's own words (claims.says_nothing);
+  6. the cited measure must support it (shared content words, or a close embedding).
+A marker that fails 2-4 or 6 is moved to another shown measure that passes, if one does; a sentence
 that no shown measure backs is dropped.
 """
 
@@ -34,6 +35,8 @@ SUPPORT_COSINE_STRICT = 0.88
 # ... and then the sentence must be aligned with the measure (see retrieval.sentences), at this floor.
 ALIGN_FLOOR = 0.82
 
+
+EMPTY = "carries no fact beyond the question's words"
 
 _QUOTED_IN_QUESTION = re.compile(r"'([^']{2,200})'|\"([^\"]{2,200})\"|[“「『]([^”」』]{2,200})[”」』]")
 
@@ -68,6 +71,7 @@ class SentenceCheck:
     cited: list[int]
     kept: bool
     reason: str = ""
+    empty: bool = False  # dropped for carrying no fact beyond the question's words
 
 
 @dataclass
@@ -189,6 +193,10 @@ class Verifier:
                 continue  # a stray marker or punctuation
             if self._only_headings(body):
                 result.sentences.append(SentenceCheck(sentence, cited, False, "only restates a heading"))
+                continue
+            own = [self._claims[n] for n in cited if n in self._claims] or list(self._claims.values())
+            if self._claims and self._question and claims.says_nothing(body, own, self._question):
+                result.sentences.append(SentenceCheck(sentence, cited, False, EMPTY, empty=True))
                 continue
             if not cited:
                 # Attribute an uncited sentence only when one shown measure clearly backs it.

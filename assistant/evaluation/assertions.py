@@ -256,3 +256,34 @@ def novel_words(text: str, measure: MeasureText, question: str = "") -> tuple[li
     novel = [w for w in words if w not in measure.tokens and w not in question_tokens and w not in frame
              and not (_CJK_RUN.fullmatch(w) and w in measure.pool)]
     return novel, len(words)
+
+
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+_YES_NO = re.compile(r"(?:^|[.?!。？！]\s*)(?:is|are|does|do|can|could|will|would|has|have|may|should|did)\s"
+                     r"|有没有|有无|是否|能否|能不能|会不会|可不可以|可否|[吗嘛]\s*[？?]?\s*$", re.I)
+
+
+def informative_words(text: str, measure: MeasureText, question: str = "") -> list[str]:
+    """Content words of the sentence that are the measure's and not the question's nor the frame's:
+    what it tells the asker that they did not say themselves."""
+    norm = normalize_for_index(text)
+    question_tokens = set(tokenize(spelling(normalize_for_index(question)))) if question else set()
+    frame = _frame_words()
+    places = {t for p in measure.places for t in tokenize(p)}
+    own = set(tokenize(spelling(measure.text)))
+    words = [w for w in tokenize(spelling(norm)) if w not in STOP_EN and w not in STOP_ZH]
+    return [w for w in dict.fromkeys(words) if w not in question_tokens and w not in frame and w not in places
+            and (w in own or (_CJK_RUN.fullmatch(w) and w in measure.text))]
+
+
+def says_nothing(text: str, measure: MeasureText, question: str) -> bool:
+    """An empty sentence: a lead-in to a list that is not there, or (to a question that is not a yes or
+    no) nothing of the measure beyond the question's words and no figure the question does not give."""
+    plain = text.strip().rstrip(".。")
+    if plain.endswith((":", "：")):
+        return True
+    if _YES_NO.search(question.strip()):
+        return False
+    if set(_DIGITS.findall(text)) - set(_DIGITS.findall(question)):
+        return False  # a figure is a fact; whether it is the measure's is the figure check's to say
+    return not informative_words(text, measure, question)

@@ -187,6 +187,14 @@ class Judge:
         found += best or []
         return Assessment(not found, tuple(found))
 
+    def says_nothing(self, sentence: str, mids: list[str], question: str) -> bool:
+        """An empty sentence: nothing of its cited measures beyond the question's words (assertions.py)."""
+        mids = [m for m in dict.fromkeys(mids) if m in self.measures]
+        claim, quoted = _claim(sentence)
+        if quoted or not mids or not re.search(r"\w", claim):
+            return False
+        return A.says_nothing(claim, self._view(mids), question)
+
     def supports(self, sentence: str, mids: list[str], question: str = "") -> bool:
         return self.assess(sentence, mids, question).supported
 

@@ -16,6 +16,8 @@ HEADLINE = [
     ("citation_recall", "Citation recall (ALCE)", True, "pct"),
     ("citation_precision", "Citation precision (ALCE)", True, "pct"),
     ("unsupported_answer_share", "Answers with an unsupported sentence", False, "pct"),
+    ("empty_sentences", "Empty sentences shown", False, "count"),
+    ("empty_dropped", "Empty sentences dropped by verification", False, "count"),
     ("key_fact_recall", "Key-fact recall", True, "pct"),
     ("negative_rejection", "Negative rejection", True, "pct"),
     ("false_refusal", "False refusal", False, "pct"),
@@ -37,6 +39,8 @@ HEADLINE = [
 def fmt(value, kind: str) -> str:
     if value is None:
         return "–"
+    if kind == "count":
+        return f"{value:d}"
     return f"{value:.2f}" if kind == "pct" else f"{value / 1000:.1f} s"
 
 
@@ -57,6 +61,8 @@ def check_thresholds(summary: dict, thresholds: dict) -> list[str]:
 def _delta(old, new, kind: str) -> str:
     if old is None or new is None:
         return "–"
+    if kind == "count":
+        return f"{new - old:+d}"
     return f"{new - old:+.2f}" if kind == "pct" else f"{(new - old) / 1000:+.1f} s"
 
 
@@ -233,6 +239,10 @@ def _faithfulness(report: dict, compare: dict | None) -> list[str]:
         for s in r["unsupported_sentences"]:
             lines.append(f"- `{r['id']}` ({r['type']}, {r['language']}, {r.get('mode', '')}): "
                          f"{s['sentence']!r} cites {', '.join(s['cited']) or 'nothing'} — {s['reason']}")
+    empty = [(r, s) for r in report["product"]["rows"] for s in r.get("empty_sentences", [])]
+    lines += ["", f"Empty sentences shown (no fact of the cited measure beyond the question's words): {len(empty)}."]
+    lines += [f"- `{r['id']}` ({r['type']}, {r['language']}): {s['sentence']!r} cites {', '.join(s['cited'])}"
+              for r, s in empty]
     return lines
 
 

@@ -85,6 +85,7 @@ def score_item(item: EvalItem, *, body: str, full: str, refused: bool, cited: di
     sentences = answer_sentences(body)
     rec, prec = [], []
     row["unsupported_sentences"] = []
+    row["empty_sentences"] = []
     for s in sentences:
         mids = [cited.get(n) for n in dict.fromkeys(markers(s))]
         mids = [m for m in mids if m]
@@ -96,6 +97,8 @@ def score_item(item: EvalItem, *, body: str, full: str, refused: bool, cited: di
         if not supported:
             reason = judge.assess(s, mids, item.question).reason if mids else "no citation"
             row["unsupported_sentences"].append({"sentence": s, "cited": mids, "reason": reason})
+        elif judge.says_nothing(s, mids, item.question):
+            row["empty_sentences"].append({"sentence": s, "cited": mids})
     row["citation_recall"] = M.mean([float(x) for x in rec])
     row["citation_precision"] = M.mean([float(x) for x in prec])
     row["copy_ratio"] = M.copy_ratio(body, sources)
@@ -158,6 +161,7 @@ def run_product(items: list[EvalItem], assistant, judge: Judge, progress: Progre
         row["lead"] = ranked[0] if ranked else None  # evidence [1], after the rerank
         row["lead_gold"] = bool(ranked and ranked[0] in item.gold) if item.gold else None
         row["mode"] = answer.mode
+        row["empty_dropped"] = answer.dropped.get("empty", 0)
         rows.append(row)
         if progress:
             progress(n, len(items))
@@ -250,6 +254,9 @@ def summarize(rows: list[dict]) -> dict:
         "citation_precision": M.mean(vals(answered, "citation_precision")),
         "unsupported_answer_share": M.mean([float(bool(r.get("unsupported_sentences"))) for r in answered])
         if answered else None,
+        "empty_sentences": sum(len(r.get("empty_sentences", [])) for r in answered) if answered else None,
+        "empty_dropped": sum(r.get("empty_dropped", 0) for r in rows) if any("empty_dropped" in r for r in rows)
+        else None,
         "key_fact_recall": M.mean(vals(answerable, "key_fact_recall")),
         "negative_rejection": M.mean([float(r["refused"]) for r in negatives]),
         "false_refusal": M.mean([float(r["refused"]) for r in answerable]),

@@ -59,12 +59,16 @@ def finished_sentences(raw: str, language: str) -> list[str]:
     return split_sentences(to_language(_OPEN_MARKERS.sub("", raw), language))[:-1]
 
 
-def accept(verifier: Verifier, sentence: str, display: dict[int, int]) -> str | None:
-    """The sentence as shown (its markers renumbered for the user), or None when verification drops it."""
+def accept(verifier: Verifier, sentence: str, display: dict[int, int], dropped: dict | None = None) -> str | None:
+    """The sentence as shown (its markers renumbered for the user), or None when verification drops it
+    (counted by kind in `dropped`)."""
     checked = verifier.check(sentence).sentences
     if not checked or not checked[0].kept:
         if checked:
             log.info("dropped sentence (%s): %s", checked[0].reason, sentence)
+            if dropped is not None:
+                kind = "empty" if checked[0].empty else "unsupported"
+                dropped[kind] = dropped.get(kind, 0) + 1
         return None
     s = checked[0]
     for n in s.cited:
@@ -101,7 +105,7 @@ class _Reader:
     def take(self, sentence: str) -> Iterator[StreamEvent]:
         if self.full:
             return
-        text = accept(self.verifier, sentence, self.reply.display)
+        text = accept(self.verifier, sentence, self.reply.display, self.turn.dropped)
         if text:
             self.kept += 1
         else:
