@@ -101,6 +101,7 @@ class Citation:
     measure: Measure
     document: Document
     expired: bool
+    quoted: tuple[str, ...] = ()  # the measure's sentences the answer quotes, as the measure writes them
 
     def to_json(self) -> dict:
         d, m = self.document, self.measure
@@ -116,6 +117,7 @@ class Citation:
             "departments": list(m.departments),
             "valid_until": d.valid_until.isoformat() if d.valid_until else None,
             "expired": self.expired,
+            "quoted": list(self.quoted),
         }
 
 

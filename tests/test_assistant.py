@@ -150,6 +150,59 @@ def test_fabricated_amount_is_dropped_and_falls_back_to_a_quote(fake_assistant):
     assert answer.citations[0].measure.label in answer.answer
 
 
+def test_a_quote_holds_the_sentences_that_answer_and_names_them(fake_assistant):
+    from assistant.corpus.sentences import measure_sentences
+
+    fake_assistant.llm.script = lambda messages: "Enterprises may ask the weather bureau for umbrellas [1]."
+    answer = fake_assistant.ask(IP_JINGAN)
+    assert answer.mode == "extractive"
+    cited = answer.citations[0]
+    sentences = measure_sentences(cited.measure.text)
+    assert 1 <= len(cited.quoted) <= 3 and all(q in sentences for q in cited.quoted)
+    assert all(q in answer.answer for q in cited.quoted)
+    assert answer.to_json()["citations"][0]["quoted"] == list(cited.quoted)
+    if len(sentences) > 3:
+        assert len(cited.quoted) < len(sentences)  # the answering sentences, not the measure copied out
+
+
+def test_the_answering_sentences_are_chosen_not_the_opening():
+    from assistant.answering.paths.quote import answering
+    from assistant.retrieval.tokenize import tokenize
+
+    sentences = ["The district will hold an annual forum on the business environment.",
+                 "Enterprises filing patents get fast-track examination of their patents.",
+                 "Patent pledge loans get an interest subsidy of up to 50%.",
+                 "Parks will be refurbished."]
+    plan = set(tokenize("how do companies get patents examined faster"))
+
+    def count(text):
+        return len(text.split())
+
+    assert answering(sentences, plan, [], count) == [1, 2]  # the opening and the unrelated one left out
+    def one_fits(text):  # each sentence takes most of a quote's budget: only the first chosen is kept
+        return 100
+
+    plan = set(tokenize("patents loans"))
+    assert answering(sentences, plan, [0.1, 0.9, 0.2, 0.0], one_fits) == [2]  # shares the most words
+    plan = set(tokenize("patents"))
+    assert answering(sentences, plan, [0.1, 0.2, 0.9, 0.0], one_fits) == [2]  # as many: the closest
+    assert answering(sentences, plan, [0.1, 0.9, 0.2, 0.0], one_fits) == [1]
+    assert answering(sentences, plan, [0.1, 0.9, 0.2, 0.0], one_fits, needs_figure=True) == [2]  # states a figure
+
+
+def test_the_measure_shown_in_full_marks_the_quoted_sentences_as_text():
+    from assistant.types import Document, Measure
+    from assistant.web.render import measure_html
+
+    doc = Document("d", "f.txt", "0", "en", "Plan", "Plan", "计划", "Jing'an", "Office", None, None, None, None)
+    m = Measure("d#1", "d", "1", "IP", (), "We shall hold a forum. Patents get <b>fast</b> review. Parks grow.", (),
+                "Plan, Measure 1")
+    html = measure_html(1, m, doc, date(2026, 1, 1), "en", quoted=("Patents get <b>fast</b> review.",))
+    assert '<mark class="jxa-quoted">Patents get &lt;b&gt;fast&lt;/b&gt; review.</mark>' in html
+    assert "<b>" not in html and html.count("<mark") == 1
+    assert "<mark" not in measure_html(1, m, doc, date(2026, 1, 1), "en")
+
+
 def test_answer_citing_an_unshown_measure_falls_back(fake_assistant):
     fake_assistant.llm.script = lambda messages: "Intellectual property rights are protected [7]."
     answer = fake_assistant.ask(IP_JINGAN)

@@ -296,3 +296,9 @@ def test_an_empty_chinese_sentence_is_dropped():
     assert v.check("静安区中小企业可以通过以下措施获得融资支持[1]。").sentences[0].empty
     kept = v.check("中小企业可以获得贷款贴息[1]。").sentences[0]
     assert kept.kept and not kept.empty
+
+
+def test_digits_in_a_name_are_no_figure():
+    assert facts.figures("5G networks, 3D printing and H5 pages") == set()
+    assert facts.figures("releasing 100,000 square meters by 2026 over 5G") == {100000.0}
+    assert facts.numbers("5G") == {5.0}  # the verifier still compares it as written

@@ -11,13 +11,17 @@ from .facts import cn_to_int
 from .verify import Evidence
 
 
-def citations(evidence: list[Evidence] | tuple[Evidence, ...], display: dict[int, int], today: date) -> list[Citation]:
-    """The citations of the evidence numbers a reply used (`display`: evidence n -> number shown)."""
+def citations(evidence: list[Evidence] | tuple[Evidence, ...], display: dict[int, int], today: date,
+              quoted: dict[int, list[str]] | None = None) -> list[Citation]:
+    """The citations of the evidence numbers a reply used (`display`: evidence n -> number shown;
+    `quoted`: evidence n -> the measure's sentences quoted in the answer)."""
     by_n = {e.n: e for e in evidence}
+    quoted = quoted or {}
     out = []
     for shown, n in sorted(display.items(), key=lambda kv: kv[1]):
         e = by_n[shown]
-        out.append(Citation(n=n, measure=e.measure, document=e.document, expired=e.document.expired(today)))
+        out.append(Citation(n=n, measure=e.measure, document=e.document, expired=e.document.expired(today),
+                            quoted=tuple(quoted.get(shown, ()))))
     return out
 
 

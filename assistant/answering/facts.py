@@ -79,9 +79,14 @@ def _digit_values(normalized: str) -> set[float]:
     return found
 
 
+# Digits that are part of a name, not a quantity: "5G", "3D", "H5", "B2B".
+_NAMED_DIGITS = re.compile(r"(?<![A-Za-z0-9.])\d+[A-Z](?![A-Za-z0-9])|(?<![A-Za-z0-9])[A-Za-z]+\d+[A-Za-z]*(?![A-Za-z0-9])")
+
+
 def figures(text: str) -> set[float]:
-    """The numbers of a text other than years: a year alone answers no 'how much' or 'how long'."""
-    return {n for n in numbers(text) if not (1990 <= n <= 2049 and n == int(n))}
+    """The numbers of a text other than years and names ("5G"): a year alone answers no 'how much'
+    or 'how long'."""
+    return {n for n in numbers(_NAMED_DIGITS.sub(" ", text)) if not (1990 <= n <= 2049 and n == int(n))}
 
 
 def quoted_names(text: str) -> set[str]:

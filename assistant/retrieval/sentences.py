@@ -89,6 +89,18 @@ class SentenceTable:
         best = int(np.argmax(sims))
         return self._texts[language][rows[best]], float(sims[best])
 
+    def similarities(self, question: str, mid: str) -> list[float]:
+        """How close each sentence of measure `mid` (in measure_sentences order) is to the question,
+        embedded as a query; [] for an unknown measure or an empty question."""
+        if mid not in self.measures or not question.strip():
+            return []
+        language = self.language(mid)
+        vectors, owners = self._table(language)
+        rows = [i for i, o in enumerate(owners) if o == mid]
+        if not rows:
+            return []
+        return [float(x) for x in self.embedder.embed_queries([question])[0] @ vectors[rows].T]
+
     def _table(self, language: str) -> tuple[np.ndarray, list[str]]:
         with self._lock:
             if language not in self._tables:

@@ -56,11 +56,13 @@ def labels_html(labels, vocab, lang: str) -> str:
     return f'<p class="jxa-labels">{" · ".join(shown)}</p>' if shown else ""
 
 
-def measure_html(n: int | None, measure: Measure, doc: Document, today: date, lang: str, labels_line: str = "") -> str:
+def measure_html(n: int | None, measure: Measure, doc: Document, today: date, lang: str, labels_line: str = "",
+                 quoted=()) -> str:
     """The full text of a measure with its document's metadata; every value escaped.
 
     The text comes right after the document line, so it is on screen without scrolling; the long
-    lists (issuers, departments) follow it.
+    lists (issuers, departments) follow it. The sentences the answer quoted (`quoted`, as the measure
+    writes them) are marked where they stand.
     """
     e = html.escape
     expired = doc.expired(today)
@@ -77,12 +79,32 @@ def measure_html(n: int | None, measure: Measure, doc: Document, today: date, la
     ]
     meta = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in rows)
     more = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in details)
-    body = "".join(f"<p>{e(p)}</p>" for p in measure.text.split("\n") if p.strip())
+    body = "".join(f"<p>{_marked(p, quoted)}</p>" for p in measure.text.split("\n") if p.strip())
     number = f'<span class="jxa-n">[{n}]</span> ' if n is not None else ""
     cls = "jxa-measure jxa-measure-expired" if expired else "jxa-measure"
     return (f'<article class="{cls}" data-measure="{e(measure.measure_id)}">'
             f'<h3>{number}{e(measure.label or measure.title)}</h3>{labels_line}<dl>{meta}</dl>'
             f'<div class="jxa-measure-text">{body}</div><dl class="jxa-more">{more}</dl></article>')
+
+
+def _marked(paragraph: str, quoted) -> str:
+    """The paragraph escaped, with each quoted sentence in it wrapped in <mark>."""
+    spans: list[tuple[int, int]] = []
+    for q in quoted:
+        at = paragraph.find(q) if q else -1
+        if at >= 0:
+            spans.append((at, at + len(q)))
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        if start < pos:  # overlapping quotations: the part not yet marked
+            start = pos
+        if start >= end:
+            continue
+        out.append(html.escape(paragraph[pos:start]))
+        out.append(f'<mark class="jxa-quoted">{html.escape(paragraph[start:end])}</mark>')
+        pos = end
+    out.append(html.escape(paragraph[pos:]))
+    return "".join(out)
 
 
 # ---------------------------------------------------------------- starter questions

@@ -38,6 +38,7 @@ CSS = """
 .jxa-measure dt { font-weight: 600; color: var(--body-text-color-subdued); }
 .jxa-measure dd { margin: 0; }
 .jxa-measure-text { max-height: 22rem; overflow-y: auto; line-height: 1.6; border-left: 3px solid var(--border-color-primary); padding-left: 0.8rem; margin-bottom: 0.8rem; }
+.jxa-measure-text mark.jxa-quoted { background: rgba(255, 214, 0, 0.35); color: inherit; padding: 0 0.1em; border-radius: 0.15em; }
 .jxa-measure dl.jxa-more { font-size: 0.9em; }
 .jxa-expired { background: #b42318; color: #fff; border-radius: 4px; padding: 0 0.4rem; font-weight: 700; margin-left: 0.4rem; }
 .jxa-n { color: var(--color-accent); font-weight: 700; }
@@ -123,14 +124,14 @@ class ChatUI:
                   for k, s in enumerate(turn.get("related", []))]
         return chips
 
-    def _source(self, n: int | None, measure_id: str) -> dict | None:
+    def _source(self, n: int | None, measure_id: str, quoted: tuple[str, ...] = ()) -> dict | None:
         m = self.measures.get(measure_id)
         if m is None:
             return None
         doc = self.documents[m.doc_id]
         today = self.ctx.settings.effective_today()
         return {"n": n, "measure_id": measure_id, "label": m.label or m.title,
-                "expired": doc.expired(today)}
+                "expired": doc.expired(today), "quoted": list(quoted)}
 
     def _labels_line(self, measure_id: str, lang: str) -> str:
         if self.ctx.health is None:
@@ -224,7 +225,8 @@ class ChatUI:
         live["a"] = answer.answer
         live["answered"] = True
         live["notice"] = answer.notice
-        live["sources"] = [s for s in (self._source(c.n, c.measure.measure_id) for c in answer.citations) if s]
+        live["sources"] = [s for s in (self._source(c.n, c.measure.measure_id, c.quoted) for c in answer.citations)
+                           if s]
         live["related"] = [s for s in (self._source(None, h.measure.measure_id) for h in answer.related) if s]
         live["human"] = answer.refused
         try:
@@ -247,7 +249,7 @@ class ChatUI:
             return gr.skip(), gr.skip(), time.time()
         m = self.measures[source["measure_id"]]
         html = measure_html(source["n"], m, self.documents[m.doc_id], self.ctx.settings.effective_today(), lang,
-                            self._labels_line(m.measure_id, lang))
+                            self._labels_line(m.measure_id, lang), quoted=source.get("quoted", ()))
         return gr.update(visible=True), html, time.time()
 
     def like(self, turns: list[dict], lang: str, evt: gr.LikeData):

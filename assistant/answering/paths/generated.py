@@ -46,6 +46,7 @@ class Reply:
     error: str = ""  # the model failed while replying
     leaked: bool = False  # the reply quoted the system prompt's canary
     stood_in: int = 0  # shown or held sentences that are measure quotations in place of dropped ones
+    quoted: dict[int, list[str]] = field(default_factory=dict)  # evidence n -> its sentences quoted as stand-ins
 
 
 def sep(language: str) -> str:
@@ -126,6 +127,7 @@ class _Reader:
             return None
         self.quoted.add(found.source)
         self.reply.stood_in += 1
+        self.reply.quoted.setdefault(found.n, []).append(found.source)
         number = self.reply.display.setdefault(found.n, len(self.reply.display) + 1)
         log.info("quoted its measure in place of a dropped sentence (similarity %.2f): %s", found.similarity,
                  found.source)
@@ -182,7 +184,7 @@ def read_reply(services: Services, turn: Turn, llm: LLM, messages: list[dict]) -
 def generated(services: Services, turn: Turn, reply: Reply) -> Iterator[StreamEvent]:
     """The answer made of the shown sentences, with the note on any expired source."""
     body = sep(turn.language).join(reply.shown)
-    cited = citations(turn.evidence, reply.display, services.today())
+    cited = citations(turn.evidence, reply.display, services.today(), reply.quoted)
     notes = expiry_notes(cited, turn.language)
     if notes:
         yield StreamEvent("delta", "\n\n" + notes)

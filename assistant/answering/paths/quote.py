@@ -7,14 +7,14 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ...corpus.clean import to_simplified
+from ...corpus.clean import has_cjk, to_simplified
 from ...corpus.sentences import measure_sentences
 from ...errors import BackendError
+from ...retrieval.tokenize import tokenize
 from ...types import Citation, Outcome
 from .. import quoting
 from ..citing import expiry_notes, label
 from ..events import StreamEvent
-from ..evidence import choose_sentences, select_sentences
 from ..facts import figures
 from ..turn import Services, Turn
 from .refusal import refusal
@@ -22,10 +22,9 @@ from .translate import stored, translate
 
 log = logging.getLogger(__name__)
 
-#: token budgets of a quote, and of its translation (a shorter one is tried when the first is not kept;
-#: the last is the measure's most relevant sentence alone)
+#: a quote's token budget, and how many of the measure's sentences it may hold
 QUOTE_TOKENS = 120
-TRANSLATION_TOKENS = (80, 40, 1)
+QUOTE_SENTENCES = 3
 
 UNAVAILABLE_NOTICE = {
     "en": "The language model is unavailable right now, so this is the closest measure quoted directly.",
@@ -34,32 +33,39 @@ UNAVAILABLE_NOTICE = {
 
 
 def quote(services: Services, turn: Turn, error: str = "", needs_figure: bool = False) -> Iterator[StreamEvent]:
-    """Quote the lead measure, translated when it is in the other language and the model works. A
-    question asking for a figure gets the quote only if it states one. `error`: the model's failure,
-    when that is why this is a quote (no translation is tried then, and the notice says so)."""
+    """Quote the sentences of the lead measure that answer the question, translated when the measure is
+    in the other language and the model works. A question asking for a figure gets the quote only if
+    it states one. `error`: the model's failure, when that is why this is a quote (no translation is
+    tried then, and the notice says so)."""
     best = turn.lead
     language = turn.language
-    text = select_sentences(best.measure.text, turn.plan_tokens, QUOTE_TOKENS, services.count)
+    sentences = measure_sentences(best.measure.text)
+    closeness = services.sentences.similarities(turn.query, best.measure.measure_id)
+    chosen = answering(sentences, turn.plan_tokens, closeness, services.count, needs_figure=needs_figure)
+    text = _joined(sentences, chosen, best.measure.text)
     if needs_figure and not figures(text):
         answer = refusal(services, turn, "amount_not_stated", Outcome.FIGURE_REFUSAL)
         yield StreamEvent("delta", answer.answer)
         yield StreamEvent("final", answer=answer)
         return
+    quoted = tuple(sentences[i] for i in chosen)
     name = label(best, language)
     translated = None
     if not error and best.document.language != language:
-        found = stored_translation(services, best.measure.text, turn.plan_tokens, language)
+        found = stored_translation(services, sentences, turn.plan_tokens, closeness, language, needs_figure)
         if found is not None:
             # A figure question's quote must keep its figure: the original, if the sentences with a
             # kept translation lost it.
             if found.text and not (needs_figure and not figures(found.source)):
                 translated = found.text
+                quoted = found.quoted
         else:
-            translated, error = translate_now(services, best.measure.text, turn.plan_tokens, language)
+            translated, error = translate_now(services, [text, sentences[chosen[0]]] if sentences else [text],
+                                              language)
     original = to_simplified(text) if language == "zh" else text
     body = quoting.whole_answer(name, translated or original, language, translated=bool(translated))
     cited = [Citation(n=1, measure=best.measure, document=best.document,
-                      expired=best.document.expired(services.today()))]
+                      expired=best.document.expired(services.today()), quoted=quoted)]
     notes = expiry_notes(cited, language)
     if notes:
         body += "\n\n" + notes
@@ -77,39 +83,69 @@ def quote(services: Services, turn: Turn, error: str = "", needs_figure: bool = 
     yield StreamEvent("final", answer=answer)
 
 
+def answering(sentences: list[str], plan_tokens: set[str], closeness: list[float], count, among: set[int] | None = None,
+              needs_figure: bool = False) -> list[int]:
+    """The positions, in order, of the sentences that answer the question: those sharing at least half
+    as many of its words as the one sharing most (the closest in meaning first among equals; for a
+    figure question, those stating a figure first), at most QUOTE_SENTENCES within QUOTE_TOKENS. Not
+    the measure's opening, and not the measure copied out."""
+    candidates = [i for i in range(len(sentences)) if among is None or i in among]
+    if not candidates:
+        return []
+    close = closeness if len(closeness) == len(sentences) else [0.0] * len(sentences)
+    shared = {i: len(set(tokenize(to_simplified(sentences[i].lower()))) & plan_tokens) for i in candidates}
+    ranked = sorted(candidates, key=lambda i: (shared[i], close[i]), reverse=True)
+    relevant = [i for i in ranked if shared[i] >= max(1, shared[ranked[0]] / 2)] or ranked[:1]
+    if needs_figure:  # stable: the figure sentences first, each group still in order of relevance
+        relevant.sort(key=lambda i: not figures(sentences[i]))
+    keep = [relevant[0]]
+    used = count(sentences[relevant[0]])
+    for i in relevant[1:QUOTE_SENTENCES]:
+        cost = count(sentences[i])
+        if used + cost <= QUOTE_TOKENS:
+            keep.append(i)
+            used += cost
+    return sorted(keep)
+
+
+def _joined(sentences: list[str], chosen: list[int], fallback: str) -> str:
+    if not chosen:
+        return fallback
+    joiner = "" if has_cjk(sentences[chosen[0]]) else " "
+    return joiner.join(sentences[i] for i in chosen)
+
+
 @dataclass(frozen=True)
 class StoredQuote:
     source: str  # the measure's sentences chosen, as the document writes them
     text: str | None  # their stored translations joined; None when none of its sentences has one kept
+    quoted: tuple[str, ...] = ()  # those sentences, one by one
 
 
-def stored_translation(services: Services, measure_text: str, plan_tokens: set[str], language: str) -> StoredQuote | None:
-    """The measure's sentences that best answer the question, among those with a kept translation made
-    at ingestion, in translation; None when the library holds no translation of some sentence of it
+def stored_translation(services: Services, sentences: list[str], plan_tokens: set[str], closeness: list[float],
+                       language: str, needs_figure: bool = False) -> StoredQuote | None:
+    """The measure's sentences that answer the question, among those with a kept translation made at
+    ingestion, in translation; None when the library holds no translation of some sentence of it
     (added with `--no-translate`, or stored only in part)."""
-    sentences = measure_sentences(measure_text)
     entries = [stored(services, s, language) for s in sentences]
     if not entries or any(e is None for e in entries):
         return None
     among = {i for i, e in enumerate(entries) if e.text}
     if not among:
-        return StoredQuote(measure_text, None)
-    keep = choose_sentences(sentences, plan_tokens, QUOTE_TOKENS, services.count, among)
+        return StoredQuote(" ".join(sentences), None)
+    keep = answering(sentences, plan_tokens, closeness, services.count, among, needs_figure)
     joiner = "" if language == "zh" else " "
     source_joiner = "" if language == "en" else " "
-    return StoredQuote(source_joiner.join(sentences[i] for i in keep), joiner.join(entries[i].text for i in keep))
+    return StoredQuote(source_joiner.join(sentences[i] for i in keep), joiner.join(entries[i].text for i in keep),
+                       tuple(sentences[i] for i in keep))
 
 
-def translate_now(services: Services, measure_text: str, plan_tokens: set[str], language: str) -> tuple[str | None, str]:
+def translate_now(services: Services, parts: list[str], language: str) -> tuple[str | None, str]:
     """The model's translation of the quote, made now: (the translation or None, the model's error or "").
-    A shorter quote, when the first is not kept, has fewer figures and terms to get wrong."""
+    The answering sentence alone is tried when the whole quote is not kept: fewer figures and terms to
+    get wrong."""
     try:
-        tried: set[str] = set()
-        for budget in TRANSLATION_TOKENS:
-            part = select_sentences(measure_text, plan_tokens, budget, services.count)
-            if part in tried:
-                continue
-            tried.add(part)
+        for part in dict.fromkeys(parts):
             translated = translate(services, part, language)
             if translated:
                 return translated, ""
