@@ -19,6 +19,12 @@ from assistant.answering.details import asked_detail
     ("小规模纳税人征收率是多少", "tax_rate"),
     ("Who is the current director of the commerce bureau?", "official"),
     ("区长是谁", "official"),
+    ("who runs it?", "department"),
+    ("哪个部门负责？", "department"),
+    ("when is it held?", "date"),
+    ("这个大会什么时候开？", "date"),
+    ("专窗喺边度？", "location"),  # as the gate folds "專窗喺邊度？"
+    ("where is the service window?", "location"),
 ])
 def test_a_question_for_a_detail_is_recognised(question, kind):
     detail = asked_detail(question)
@@ -30,6 +36,8 @@ def test_a_question_for_a_detail_is_recognised(question, kind):
     "平台叫什么名字？",
     "How do I address a complaint about a late subsidy?",
     "静安区对研发有什么补贴",
+    "Who can apply for the innovation voucher?",  # who is eligible, not who is in charge
+    "Where can I apply for the subsidy?",  # how to apply, not where a place is
 ])
 def test_a_policy_question_asks_for_no_detail(question):
     assert asked_detail(question) is None
@@ -41,6 +49,9 @@ def test_a_policy_question_asks_for_no_detail(question):
     ("web", "Apply at https://example.gov.cn/apply.", "Apply through the online platform."),
     ("tax_rate", "小型微利企业减按20%的税率缴纳企业所得税。", "支持企业享受税收优惠政策。"),
     ("official", "联系人：王明同志。", "由区商务委负责。"),
+    ("department", "由区商务委牵头负责。", "优化开店一件事集成服务。"),
+    ("date", "2026年底前建成。", "举办第二届新质服务商大会。"),
+    ("location", "服务站位于南京西路1号。", "开设商事调解服务专窗。"),
 ])
 def test_a_detail_is_stated_only_by_a_text_that_has_one(kind, stated, silent):
     from assistant.answering.details import DETAILS
@@ -55,3 +66,11 @@ def test_the_gate_refuses_a_detail_no_retrieved_measure_states(fake_assistant):
     assert "do not give this detail" in phone.answer
     plain = fake_assistant.ask("How does Jing'an protect intellectual property rights?")
     assert not plain.refused
+
+
+def test_a_department_is_stated_by_the_departments_listed_under_a_measure():
+    from assistant.answering.details import DETAILS, states_detail
+
+    department = next(d for d in DETAILS if d.kind == "department")
+    assert states_detail(department, "优化开店一件事集成服务。", ("区商务委",))
+    assert not states_detail(department, "优化开店一件事集成服务。", ())

@@ -6,7 +6,13 @@ import pytest
 from conftest import FakeEmbedder
 
 from assistant.answering.gate import INJECTION, decide
-from assistant.answering.language import detect_language, is_followup, standalone_query
+from assistant.answering.language import (
+    continues_answer,
+    detect_language,
+    is_followup,
+    retrieval_query,
+    standalone_query,
+)
 from assistant.retrieval.hybrid import HybridRetriever
 from assistant.retrieval.store import load_index
 
@@ -133,6 +139,14 @@ def test_detect_language(text, lang):
     ("What support does Jing'an give enterprises that want to protect their patents and trademarks abroad?", False),
     ("How does the Shanghai municipal plan simplify the registration of individual businesses?", False),
     ("徐汇区对知识产权保护有哪些具体的支持措施？", False),
+    ("应用场景要做到多少个？", True),  # short, no place: its topic is the conversation's
+    ("市裡面又有咩做？", True),  # a level and "又": pointing back
+    ("区里呢 静安有没有", True),
+    ("how much is one worth", True),
+    ("Which measure in Jing'an's 2026 plan covers the same kind of thing?", True),
+    ("静安区如何保护知识产权？", False),  # short, but it names its own place and topic
+    ("How does Jing'an protect patents?", False),
+    ("另外问下，徐汇有没有专门帮企业处理劳动纠纷的服务机构", False),  # long, pointing nowhere
 ])
 def test_is_followup(question, expected):
     assert is_followup(question) is expected
@@ -161,6 +175,46 @@ def test_standalone_query_uses_the_last_turn_only():
     history = [("How does Xuhui support financing?", "..."), ("How does Jing'an protect patents?", "...")]
     q = standalone_query("What about trademarks?", history)
     assert "patents" in q and "financing" not in q
+
+
+def test_a_change_of_level_replaces_the_old_place_in_any_script(retriever):
+    q = standalone_query("那市里呢？", [("静安对写字楼宽带有什么要求？", "……[1]。")], retriever.places)
+    assert "写字楼宽带" in q and "静安" not in q
+    q = standalone_query("市裡面又有咩做？", [("徐匯區對知識產權有什麼服務？", "……[1]。")], retriever.places)
+    assert "知识产权" in q and "徐汇" not in q and "徐匯" not in q
+
+
+def test_a_follow_up_of_a_follow_up_keeps_the_first_topic():
+    history = [("How does Jing'an protect intellectual property?", "It will … [1]."), ("And Xuhui?", "It … [1].")]
+    q = standalone_query("who runs it?", history)
+    assert "intellectual property" in q and "Xuhui" in q
+
+
+def test_retrieval_searches_with_the_last_answer_only_when_it_cited_and_no_new_place_is_named(retriever):
+    history = [("数链谷有什么发展目标？", "行动方案提出，到2026年底“数字通信链谷”产业空间全面拓展[1]。")]
+    q = standalone_query("应用场景要做到多少个？", history)
+    assert "数字通信链谷" in retrieval_query("应用场景要做到多少个？", q, history)
+    refused = [("数链谷有什么发展目标？", "我所掌握的政策文件无法回答这个问题。")]
+    q = standalone_query("应用场景要做到多少个？", refused)
+    assert retrieval_query("应用场景要做到多少个？", q, refused) == q
+    switched = [("静安对写字楼宽带有什么要求？", "静安区…宽带接入市场[1]。")]
+    q = standalone_query("那市里呢？", switched, retriever.places)
+    assert retrieval_query("那市里呢？", q, switched, retriever.places) == q
+    assert retrieval_query("What about Xuhui?", "What about Xuhui?", []) == "What about Xuhui?"
+
+
+def test_a_follow_up_of_an_answered_turn_is_judged_on_the_topic_not_its_words(retriever, vocab):
+    question = "那市里呢？"
+    history = [("静安对写字楼宽带有什么要求？", "静安区…宽带接入市场[1]。")]
+    query = standalone_query(question, history, retriever.places)
+    plan, hits = retriever.plan(query), retriever.search(query, k=5)
+    assert continues_answer(question, query, history)
+    assert not continues_answer(question, query, [(history[0][0], "我所掌握的政策文件无法回答这个问题。")])
+    alone = decide(question, plan, hits, vocab, min_dense=0.0, min_dense_alone=0.0, min_coverage=1.1)
+    assert not alone.covered and alone.reason == "off_topic"
+    followed = decide(question, plan, hits, vocab, min_dense=0.0, min_dense_alone=0.0, min_coverage=1.1,
+                      continues=True)
+    assert followed.covered
 
 
 def test_standalone_query_leaves_full_questions_alone():

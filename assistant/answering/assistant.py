@@ -21,7 +21,7 @@ from ..retrieval.versions import in_force_first
 from ..types import Answer
 from .events import StreamEvent
 from .inputs import clean_history, clean_question
-from .language import detect_language, standalone_query
+from .language import continues_answer, detect_language, retrieval_query, standalone_query
 from .llm import LLM, PrefixStateStore
 from .paths.refusal import coverage_summary
 from .prompting import Prompting
@@ -162,9 +162,12 @@ class Assistant:
         history = clean_history(history, self.settings.max_history_chars, self.settings.max_history_turns)
         query = standalone_query(question, history, self.retriever.places)
         plan = self.retriever.plan(query)
-        hits = in_force_first(self.retriever.search(query, k=self.settings.top_k, plan=plan), query)
+        searched = retrieval_query(question, query, history, self.retriever.places)
+        found = self.retriever.search(searched, k=self.settings.top_k,
+                                      plan=plan if searched == query else None)
+        hits = in_force_first(found, query)
         turn = Turn(question=question, query=query, language=detect_language(question), plan=plan,
-                    hits=tuple(hits), t0=t0)
+                    hits=tuple(hits), t0=t0, continues=continues_answer(question, query, history))
         turn.timings["retrieve_ms"] = turn.elapsed_ms()
         return turn
 

@@ -1,5 +1,6 @@
 """Details a question may ask for that policy measures seldom state: an office's phone number,
-address, opening hours, web address, a form's number, a tax rate, a named official.
+address, opening hours, web address, a form's number, a tax rate, a named official, the department
+that carries a measure out, when something happens, where a place is.
 
 Such a question is answerable only when a retrieved measure states a detail of that kind; otherwise
 the measure closest in topic (the service centre, the platform, the tax office) is not an answer, and
@@ -49,9 +50,39 @@ DETAILS = (
                       r"\bname of the (?:\w+ ){0,6}(?:officer|official|director|person|clerk)\b|局长|区长|市长|书记|"
                       r"主任是谁|负责人是谁|负责人叫|经办人", re.I),
            re.compile(r"同志|先生|女士|\b(?:Mr|Ms|Mrs|Dr)\b\.?\s+[A-Z]", re.I)),
+    # Who carries a measure out: stated by the departments listed under it or a body its text puts
+    # in charge, never by the issuer of the document (that is who wrote it).
+    Detail("department",
+           re.compile(r"\bwho (?:runs|leads|manages|handles|oversees|organi[sz]es|operates|implements|is (?:responsible|"
+                      r"in charge)|will (?:run|lead|handle|implement|manage))\b|\b(?:which|what) (?:department|agency|"
+                      r"bureau|authority|government body|office is responsible)\b|\bresponsible (?:department|agency|"
+                      r"body)\b|哪个部门|哪个单位|哪个机构|哪个局|哪家单位|谁负责|由谁|谁来(?:管|负责|办|牵头)|谁管|谁牵头|"
+                      r"负责部门|主管部门|牵头部门|责任部门|责任单位是", re.I),
+           re.compile(r"牵头|负责|责任单位|责任部门|主管部门|领导小组|组长|\b(?:led by|responsible for|in charge of|"
+                      r"(?:group )?leaders?|lead department|leading group|bureau|commission)\b", re.I)),
+    # When something happens: stated by a year, a month, a season or a recurring period.
+    Detail("date",
+           re.compile(r"\bwhen (?:is|are|will|does|do|was|did|can)\b|\bwhat (?:date|day|month|year)\b|什么时候|"
+                      r"何时|哪天|哪一天|几号|几月|哪年|哪一年|啥时候|几时", re.I),
+           re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|\d{1,2}\s*月|[一二三四五六七八九十]+月|年底|年内|年前|季度|上半年|"
+                      r"下半年|每年|每季|每月|\b(?:january|february|march|april|june|july|august|september|"
+                      r"october|november|december|quarter|annual(?:ly)?|yearly|every year|by the end of)\b", re.I)),
+    # Where a place is: stated by an address (the address kind's own signs) or a named location.
+    Detail("location",
+           re.compile(r"\bwhere (?:is|are) (?:it|they|the|that|this)\b(?!.*\b(?:apply|register|submit|file)\b)|"
+                      r"(?:在|喺)(?:哪里|哪儿|哪|边度|什么地方|什么位置)[？?。\s]*$|位置在哪|具体位置", re.I),
+           re.compile(r"\d+\s*号|[路街]\s*\d+|\b\d+\s+\w+\s+(?:road|street|avenue|lu)\b|地址|\baddress\b|"
+                      r"位于|坐落|\blocated (?:at|in)\b", re.I)),
 )
 
 
 def asked_detail(folded: str) -> Detail | None:
     """The kind of detail the question asks for, if it asks for one of them."""
     return next((d for d in DETAILS if d.asked.search(folded)), None)
+
+
+def states_detail(detail: Detail, text: str, departments: tuple[str, ...] = ()) -> bool:
+    """Whether a measure (its simplified text and the departments listed under it) states the detail."""
+    if detail.kind == "department" and departments:
+        return True
+    return bool(detail.stated.search(text))

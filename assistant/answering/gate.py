@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..corpus.clean import normalize_for_index, to_simplified
 from ..retrieval.hybrid import QueryPlan
 from ..types import Hit
-from .details import asked_detail
+from .details import asked_detail, states_detail
 
 # Chosen with `jxa eval --calibrate` (the most rejection within a small false-refusal budget; the
 # figures are in docs/decisions.md).
@@ -175,7 +175,9 @@ def signals(plan: QueryPlan, hits: list[Hit], vocab: set[str]) -> dict:
 
 def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
            min_dense: float = MIN_DENSE, min_dense_alone: float = MIN_DENSE_ALONE,
-           min_coverage: float = MIN_COVERAGE) -> GateDecision:
+           min_coverage: float = MIN_COVERAGE, continues: bool = False) -> GateDecision:
+    """Whether the library covers the question. `continues`: it is a follow-up of a turn that was
+    answered, so its topic is that turn's policy topic, whatever words it is put in."""
     s = signals(plan, hits, vocab)
     # Full-width or traditional forms must not slip past the patterns.
     folded = to_simplified(unicodedata.normalize("NFKC", question))
@@ -196,13 +198,16 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
     if asked_years and not asked_years & corpus_years:
         return GateDecision(False, "other_year", s)
     if s["dense_best"] < min_dense or (not s["agree"] and s["dense_best"] < min_dense_alone):
-        return GateDecision(False, "off_topic" if s["coverage"] < min_coverage else "weak_match", s)
-    if s["coverage"] < min_coverage and not s["agree"] or s["coverage"] < MIN_COVERAGE_ANY:
+        return GateDecision(False, "off_topic" if s["coverage"] < min_coverage and not continues else "weak_match", s)
+    # The share of words the library knows tells a policy question from another; a follow-up's words
+    # ("那市里呢？") are the conversation's, not the library's.
+    if not continues and (s["coverage"] < min_coverage and not s["agree"] or s["coverage"] < MIN_COVERAGE_ANY):
         return GateDecision(False, "off_topic", s)
     if AMOUNT_QUESTION.search(question) and not any(_MONEY.search(h.measure.text) for h in hits[:3]):
         return GateDecision(False, "amount_not_stated", s)
     detail = asked_detail(folded)
-    if detail is not None and not any(detail.stated.search(to_simplified(h.measure.text)) for h in hits[:3]):
+    if detail is not None and not any(states_detail(detail, to_simplified(h.measure.text), h.measure.departments)
+                                      for h in hits[:3]):
         return GateDecision(False, "detail_not_stated", s | {"detail": detail.kind})
     return GateDecision(True, "", s)
 

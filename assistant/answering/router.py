@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
-    gate = decide(turn.question, turn.plan, list(turn.hits), services.retriever.known_words)
+    gate = decide(turn.question, turn.plan, list(turn.hits), services.retriever.known_words,
+                  continues=turn.continues)
     if not gate.covered:
         yield from _refuse(refusal(services, turn, gate.reason, Outcome.GATE_REFUSAL))
         return

@@ -25,6 +25,7 @@ class Turn:
     `query` is the question, or a follow-up with the topic it continues; `plan` is retrieval's reading
     of the query, computed once; `evidence` is empty until the evidence stage; `timings` is filled in
     as the stages run, from `t0` (time.perf_counter) on, and `dropped` as verification drops sentences.
+    `continues` when the query took its topic from an earlier turn that was answered (it cited a measure).
     """
 
     question: str
@@ -36,6 +37,7 @@ class Turn:
     t0: float = field(default_factory=time.perf_counter)
     timings: dict = field(default_factory=dict)
     dropped: dict = field(default_factory=dict)  # sentences verification dropped, by kind ("empty", "unsupported")
+    continues: bool = False  # a follow-up of an answered turn: its topic is that turn's
 
     @property
     def plan_tokens(self) -> set[str]:

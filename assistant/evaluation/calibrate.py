@@ -14,7 +14,7 @@ import logging
 import sys
 
 from ..answering import gate
-from ..answering.language import standalone_query
+from ..answering.language import continues_answer, retrieval_query, standalone_query
 from .dataset import REFUSED_BY_INTENT, calibration_items
 
 FALSE_REFUSAL_BUDGET = 0.025
@@ -27,11 +27,12 @@ def sweep(items, assistant) -> int:
     for item in items:
         if item.type in REFUSED_BY_INTENT:
             continue  # refused for what they ask, not by thresholds
-        query = (standalone_query(item.question, [tuple(t) for t in item.history], retriever.places)
-                 if item.history else item.question)
+        history = [tuple(t) for t in item.history]
+        query = standalone_query(item.question, history, retriever.places) if history else item.question
         plan = retriever.plan(query)
-        hits = retriever.search(query, k=assistant.settings.top_k)
-        cases.append((item, query, plan, hits))
+        hits = retriever.search(retrieval_query(item.question, query, history, retriever.places),
+                                k=assistant.settings.top_k)
+        cases.append((item, continues_answer(item.question, query, history), plan, hits))
     grid = itertools.product([0.79, 0.80, 0.81, 0.815, 0.82, 0.825, 0.83, 0.835, 0.84, 0.85],
                              [0.0, 0.82, 0.83, 0.835, 0.84, 0.845, 0.85, 0.86], [0.3, 0.4, 0.5, 0.6])
     results = []
@@ -39,9 +40,9 @@ def sweep(items, assistant) -> int:
         if mda and mda < md:
             continue
         neg, pos = [], []
-        for item, _query, plan, hits in cases:
-            d = gate.decide(item.question, plan, hits, assistant.retriever.known_words, min_dense=md, min_dense_alone=max(md, mda),
-                            min_coverage=mc)
+        for item, continues, plan, hits in cases:
+            d = gate.decide(item.question, plan, hits, assistant.retriever.known_words, min_dense=md,
+                            min_dense_alone=max(md, mda), min_coverage=mc, continues=continues)
             (neg if item.negative else pos).append(not d.covered)
         nr = sum(neg) / max(1, len(neg))
         fr = sum(pos) / max(1, len(pos))

@@ -15,8 +15,9 @@ REASONS = {
         "other_place": "It concerns a place none of my policy documents covers.",
         "other_year": "It concerns a year none of my policy documents covers.",
         "amount_not_stated": "The policies I hold do not state an amount or rate for this.",
-        "detail_not_stated": "The policies I hold do not give this detail (contact details, opening hours, forms, "
-                             "tax rates and officials' names are not in them).",
+        "detail_not_stated": "The policies I hold do not give this detail (such as contact details, an address, "
+                             "opening hours, a form, a tax rate, an official's name, the department in charge "
+                             "or a date).",
         "weak_match": "None of the measures I hold addresses it closely enough.",
         "model": "The closest measures do not answer it.",
     },
@@ -27,7 +28,8 @@ REASONS = {
         "other_place": "该问题涉及的地区不在我掌握的政策文件范围内。",
         "other_year": "该问题涉及的年份不在我掌握的政策文件范围内。",
         "amount_not_stated": "我掌握的政策文件没有写明相关金额或比例。",
-        "detail_not_stated": "我掌握的政策文件没有写明这一信息（联系方式、办公时间、表格、税率和负责人姓名等不在其中）。",
+        "detail_not_stated": "我掌握的政策文件没有写明这一信息（如联系方式、地址、办公时间、表格、税率、负责人姓名、"
+                             "负责部门或日期）。",
         "weak_match": "我掌握的措施中没有与之足够相关的内容。",
         "model": "最相关的措施并未回答这个问题。",
     },
