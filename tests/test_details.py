@@ -22,6 +22,9 @@ from assistant.answering.details import asked_detail
     ("who runs it?", "department"),
     ("哪个部门负责？", "department"),
     ("when is it held?", "date"),
+    ("until when is that valid?", "validity"),
+    ("这个政策有效期到什么时候？", "validity"),
+    ("这项措施到哪年为止", "validity"),
     ("这个大会什么时候开？", "date"),
     ("专窗喺边度？", "location"),  # as the gate folds "專窗喺邊度？"
     ("where is the service window?", "location"),
@@ -74,3 +77,11 @@ def test_a_department_is_stated_by_the_departments_listed_under_a_measure():
     department = next(d for d in DETAILS if d.kind == "department")
     assert states_detail(department, "优化开店一件事集成服务。", ("区商务委",))
     assert not states_detail(department, "优化开店一件事集成服务。", ())
+
+
+def test_validity_is_stated_by_the_document_when_the_measure_gives_no_date():
+    from assistant.answering.details import DETAILS, states_detail
+
+    validity = next(d for d in DETAILS if d.kind == "validity")
+    assert states_detail(validity, "We will support CVC institutions.", (), "2025-12-31")
+    assert not states_detail(validity, "We will support CVC institutions.", (), "")

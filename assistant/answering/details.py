@@ -21,6 +21,10 @@ class Detail:
     stated: re.Pattern  # a text states one
 
 
+_DATES = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|\d{1,2}\s*月|[一二三四五六七八九十]+月|年底|年内|年前|季度|上半年|"
+                    r"下半年|每年|每季|每月|\b(?:january|february|march|april|june|july|august|september|"
+                    r"october|november|december|quarter|annual(?:ly)?|yearly|every year|by the end of)\b", re.I)
+
 DETAILS = (
     Detail("phone",
            re.compile(r"\b(?:phone|telephone|hotline|contact number|phone number)\b|电话|热线|联系方式", re.I),
@@ -60,13 +64,16 @@ DETAILS = (
                       r"负责部门|主管部门|牵头部门|责任部门|责任单位是", re.I),
            re.compile(r"牵头|负责|责任单位|责任部门|主管部门|领导小组|组长|\b(?:led by|responsible for|in charge of|"
                       r"(?:group )?leaders?|lead department|leading group|bureau|commission)\b", re.I)),
+    # Until when a measure applies: stated by the validity its document gives, or a date in its text.
+    Detail("validity",
+           re.compile(r"\buntil when\b|\b(?:still )?valid\b|\bexpire[sd]?\b|\bin (?:force|effect)\b|有效期|是否有效|还有效|仍然有效|到期|到什么时候为止|为止|"
+                      r"截止|失效|施行|执行到", re.I),
+           _DATES),
     # When something happens: stated by a year, a month, a season or a recurring period.
     Detail("date",
            re.compile(r"\bwhen (?:is|are|will|does|do|was|did|can)\b|\bwhat (?:date|day|month|year)\b|什么时候|"
                       r"何时|哪天|哪一天|几号|几月|哪年|哪一年|啥时候|几时", re.I),
-           re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|\d{1,2}\s*月|[一二三四五六七八九十]+月|年底|年内|年前|季度|上半年|"
-                      r"下半年|每年|每季|每月|\b(?:january|february|march|april|june|july|august|september|"
-                      r"october|november|december|quarter|annual(?:ly)?|yearly|every year|by the end of)\b", re.I)),
+           _DATES),
     # Where a place is: stated by an address (the address kind's own signs) or a named location.
     Detail("location",
            re.compile(r"\bwhere (?:is|are) (?:it|they|the|that|this)\b(?!.*\b(?:apply|register|submit|file)\b)|"
@@ -81,8 +88,11 @@ def asked_detail(folded: str) -> Detail | None:
     return next((d for d in DETAILS if d.asked.search(folded)), None)
 
 
-def states_detail(detail: Detail, text: str, departments: tuple[str, ...] = ()) -> bool:
-    """Whether a measure (its simplified text and the departments listed under it) states the detail."""
+def states_detail(detail: Detail, text: str, departments: tuple[str, ...] = (), validity: str = "") -> bool:
+    """Whether a measure states the detail: its simplified text, the departments listed under it, and
+    for a question of validity the dates its document gives (`validity`)."""
     if detail.kind == "department" and departments:
+        return True
+    if detail.kind == "validity" and validity:
         return True
     return bool(detail.stated.search(text))

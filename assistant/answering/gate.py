@@ -206,8 +206,12 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
     if AMOUNT_QUESTION.search(question) and not any(_MONEY.search(h.measure.text) for h in hits[:3]):
         return GateDecision(False, "amount_not_stated", s)
     detail = asked_detail(folded)
-    if detail is not None and not any(states_detail(detail, to_simplified(h.measure.text), h.measure.departments)
-                                      for h in hits[:3]):
+    if detail is not None and not any(states_detail(detail, to_simplified(h.measure.text), h.measure.departments,
+                                                    _validity(h.document)) for h in hits[:3]):
         return GateDecision(False, "detail_not_stated", s | {"detail": detail.kind})
     return GateDecision(True, "", s)
 
+
+def _validity(document) -> str:
+    """The dates a document gives for when it applies, as text ("" when it gives none)."""
+    return " ".join(str(d) for d in (document.effective, document.valid_until) if d) or (document.validity_text or "")
