@@ -11,6 +11,7 @@ import pytest
 
 from assistant.answering import facts
 from assistant.answering.assistant import Assistant, StreamEvent, parse_history
+from assistant.answering.figure_kinds import FigureKind
 from assistant.answering.llm import register_llm
 from assistant.answering.paths.generated import finished_sentences
 from assistant.answering.paths.translate import mend_chinese, mend_english
@@ -187,7 +188,7 @@ def test_the_answering_sentences_are_chosen_not_the_opening():
     plan = set(tokenize("patents"))
     assert answering(sentences, plan, [0.1, 0.2, 0.9, 0.0], one_fits) == [2]  # as many: the closest
     assert answering(sentences, plan, [0.1, 0.9, 0.2, 0.0], one_fits) == [1]
-    assert answering(sentences, plan, [0.1, 0.9, 0.2, 0.0], one_fits, needs_figure=True) == [2]  # states a figure
+    assert answering(sentences, plan, [0.1, 0.9, 0.2, 0.0], one_fits, figure=FigureKind("any")) == [2]  # a figure
 
 
 def test_the_measure_shown_in_full_marks_the_quoted_sentences_as_text():

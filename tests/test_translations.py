@@ -50,7 +50,7 @@ def _rendering(source: str, language: str) -> str:
     figures = " ".join(str(int(n)) if n == int(n) else str(n) for n in sorted(facts.digit_numbers(source)))
     if language == "en":
         return f"Stored rendering {tag} {figures}".strip() + "."
-    return f"已存译文{figures}。"
+    return f"已存中文文本{figures}。"
 
 
 def _store_all(assistant, text=_rendering) -> None:
@@ -62,7 +62,7 @@ def _store_all(assistant, text=_rendering) -> None:
 def _failing_answers(messages):
     """Every answer uncited (so the quote path answers); any translation asked of the model is marked."""
     if "Translate the policy text" in messages[-1]["content"]:
-        return "MODEL TRANSLATION"
+        return "MODEL RENDERING"
     return "Xuhui does many good things."
 
 
@@ -132,6 +132,35 @@ def test_translate_library_resumes_after_a_failure_and_prunes_what_left_the_libr
     assert report.made == 0 and report.pruned == 0 and len(store.entries) == 4
 
 
+def test_a_stored_text_the_checks_now_reject_is_made_again_and_a_sound_one_is_not(tmp_path):
+    from assistant.answering.paths.translate import translation_flaw
+
+    store = Translations.load(tmp_path)
+    store.put(StoredTranslation("优化服务。", "en", "Here is the translation:\n\nOptimise services.", "m"))
+    store.put(StoredTranslation("加强保护。", "en", "Strengthen protection.", "m"))
+    asked = []
+
+    def model(source, language):
+        asked.append(source)
+        return "Optimise services."
+
+    sentences = [("优化服务。", "en"), ("加强保护。", "en")]
+    report = translate_library(store, sentences, model, "m", flaw=translation_flaw)
+    assert asked == ["优化服务。"] and report.made == 1
+    assert store.text("优化服务。", "en") == "Optimise services."
+    assert translate_library(store, sentences, model, "m", flaw=translation_flaw).made == 0
+
+
+def test_the_model_speaking_of_its_task_is_no_translation():
+    from assistant.answering.paths.translate import translation_flaw
+
+    assert translation_flaw("优化服务。", "Here is the translation: Optimise services.", "en")
+    assert translation_flaw("优化服务。", "To translate the policy text into English: Optimise services.", "en")
+    assert translation_flaw("We optimise services.", "以下是译文：优化服务。", "zh")
+    assert not translation_flaw("提供翻译服务。", "Provide translation services.", "en")  # the measure's own word
+    assert not translation_flaw("优化服务。", "Optimise services.", "en")
+
+
 def test_check_library_names_missing_entries_and_stored_texts_that_fail_the_checks(tmp_path):
     store = Translations.load(tmp_path)
     store.put(StoredTranslation("补贴50万元。", "en", "A subsidy of 500,000 yuan.", "m"))  # 50万 kept as 500,000
@@ -178,7 +207,7 @@ def test_a_quote_over_a_chinese_measure_shows_the_stored_translation_without_a_m
     answer = fake_assistant.ask(XUHUI_IP_EN)
     assert answer.outcome is Outcome.TRANSLATED_QUOTE and answer.citations[0].document.language == "zh"
     assert "In translation" in answer.answer and "Stored rendering" in answer.answer
-    assert "MODEL TRANSLATION" not in answer.answer and _translation_calls(llm) == 0
+    assert "MODEL RENDERING" not in answer.answer and _translation_calls(llm) == 0
     # The chosen sentences' own renderings, in the measure's order.
     sentences = measure_sentences(answer.citations[0].measure.text)
     shown = [s for s in sentences if _rendering(s, "en")[:-1] in answer.answer]
@@ -198,7 +227,7 @@ def test_a_chinese_question_over_an_english_measure_shows_the_stored_chinese(fak
     fake_assistant.llm.script = _failing_answers
     answer = fake_assistant.ask(JINGAN_IP_ZH)
     assert answer.outcome is Outcome.TRANSLATED_QUOTE and answer.citations[0].document.language == "en"
-    assert "译文如下" in answer.answer and "已存译文" in answer.answer and _translation_calls(fake_assistant.llm) == 0
+    assert "译文如下" in answer.answer and "已存中文文本" in answer.answer and _translation_calls(fake_assistant.llm) == 0
 
 
 def test_a_measure_whose_translations_all_failed_is_quoted_in_the_original_without_a_model_call(fake_assistant,
@@ -222,7 +251,7 @@ def test_a_measure_with_no_stored_translation_is_translated_at_request_time(fake
     fake_assistant.llm.script = _failing_answers
     answer = fake_assistant.ask(XUHUI_IP_EN)
     assert _translation_calls(fake_assistant.llm) >= 1
-    assert answer.outcome is Outcome.TRANSLATED_QUOTE and "MODEL TRANSLATION" in answer.answer
+    assert answer.outcome is Outcome.TRANSLATED_QUOTE and "MODEL RENDERING" in answer.answer
 
 
 # --- the commands ---

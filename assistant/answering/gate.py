@@ -122,11 +122,6 @@ QUANTITY_QUESTION = re.compile(
 )
 
 
-def asks_for_figure(question: str) -> bool:
-    """A question answered only with a figure verification found in the cited measure."""
-    return bool(QUANTITY_QUESTION.search(question))
-
-
 # An amount question ("how much space", "多少家") is answerable when a retrieved measure states some
 # quantity; the verifier then checks the number the answer gives is the measure's.
 _MONEY = re.compile(r"\d|[一二两三四五六七八九十百千万亿]+(?:个|家|项|亿|万|平方米|倍|成|天|年)|percent|百分之", re.I)

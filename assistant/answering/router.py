@@ -8,7 +8,7 @@
         otherwise                                          -> paths/quote.py     (translated or original quote)
     else the reply, verified as it streams (paths/generated.py; held back for a figure question;
     a dropped sentence may give way to its measure's own sentence, quoted: paths/stand_in.py)
-        a figure asked for, none in what is shown          -> paths/refusal.py   (FIGURE_REFUSAL)
+        a figure asked for, none of its kind shown         -> paths/refusal.py   (FIGURE_REFUSAL)
         sentences shown (even if the model then failed)    -> the generated answer (GENERATED)
         nothing shown, the model failed                    -> paths/quote.py     (UNAVAILABLE_QUOTE)
         nothing shown, the reply leaks the canary          -> paths/refusal.py   (MODEL_REFUSAL)
@@ -27,8 +27,8 @@ from ..errors import BackendError
 from ..types import Answer, Outcome
 from .events import StreamEvent
 from .evidence import build_evidence
-from .facts import figures, strip_markers
-from .gate import asks_for_figure, decide
+from .figure_kinds import FigureKind, asked_figure
+from .gate import decide
 from .llm import LLM
 from .paths.generated import Reply, generated, read_reply
 from .paths.quote import quote
@@ -67,7 +67,7 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
     except BackendError as exc:
         yield from quote(services, turn, error=str(exc))
         return
-    figure = asks_for_figure(turn.question)
+    figure = asked_figure(turn.question)
     if crossed:
         try:
             relevant = on_point(services, llm, messages, "", turn.lead, turn.query)
@@ -89,7 +89,7 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
                     "is dropped")
     if reply.shown:
         # What was shown is verified and stays the answer, even when the model failed or leaked after it.
-        if figure and not any(states_figure(s) for s in reply.shown):
+        if figure and not any(figure.stated(s) for s in reply.shown):
             yield from _refuse(refusal(services, turn, "amount_not_stated", Outcome.FIGURE_REFUSAL))
             return
         yield from held
@@ -112,12 +112,13 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
     yield from _quote_or_refuse(services, turn, relevant, figure)
 
 
-def _quote_or_refuse(services: Services, turn: Turn, relevant: bool, figure: bool) -> Iterator[StreamEvent]:
+def _quote_or_refuse(services: Services, turn: Turn, relevant: bool,
+                     figure: FigureKind | None) -> Iterator[StreamEvent]:
     """After the check: the quote of the lead measure, or the refusal a NO calls for."""
     if not relevant:
         yield from _refuse(refusal(services, turn, "model", Outcome.MODEL_REFUSAL))
         return
-    yield from quote(services, turn, needs_figure=figure)
+    yield from quote(services, turn, figure=figure)
 
 
 def _drain(reading: Generator[StreamEvent, None, Reply], held: list[StreamEvent]) -> Reply:
@@ -133,6 +134,3 @@ def _refuse(answer: Answer) -> Iterator[StreamEvent]:
     yield StreamEvent("delta", answer.answer)
     yield StreamEvent("final", answer=answer)
 
-
-def states_figure(sentence: str) -> bool:
-    return bool(figures(strip_markers(sentence)))

@@ -89,7 +89,7 @@ def cmd_docs_add(args, settings) -> int:
 def _translate(settings, only: str | None = None, limit: int | None = None) -> int:
     """Translate the library's sentences the store lacks (those of document `only`, when given)."""
     from ..answering.assistant import Assistant
-    from ..answering.paths.translate import translate
+    from ..answering.paths.translate import translate, translation_flaw
     from ..errors import BackendError
     from ..progress import progress_bar
 
@@ -103,7 +103,7 @@ def _translate(settings, only: str | None = None, limit: int | None = None) -> i
     try:
         report = translate_library(store, sentences, lambda text, lang: translate(assistant.services, text, lang),
                                    assistant.llm.id, limit=limit if only is None else None, progress=bar,
-                                   prune=only is None)
+                                   prune=only is None, flaw=translation_flaw)
     except BackendError as exc:
         bar.close()
         print(f"translations: the model failed ({exc}); what was made is saved in {store.path}; run "

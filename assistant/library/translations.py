@@ -159,14 +159,21 @@ class TranslateReport:
 def translate_library(store: Translations, sentences: list[tuple[str, str]],
                       translate: Callable[[str, str], str | None], model: str, *, limit: int | None = None,
                       prune: bool = True, save_every: int = 10,
-                      progress: Callable[[int, int], None] | None = None) -> TranslateReport:
+                      progress: Callable[[int, int], None] | None = None,
+                      flaw: Callable[[str, str, str], str] | None = None) -> TranslateReport:
     """Translate every sentence the store lacks with `translate(sentence, language)` (None: not kept;
     it may raise BackendError, which leaves what was made so far saved). A run can be stopped and
     started again: it saves every `save_every` sentences and skips what is stored. With `prune` (and
-    no `limit`), entries of sentences not in `sentences` are removed: pass the whole library then."""
+    no `limit`), entries of sentences not in `sentences` are removed: pass the whole library then.
+    With `flaw(source, text, language)`, a stored text it now finds fault with is made again (the
+    checks can grow after a text was stored)."""
     wanted = {key(s, lang) for s, lang in sentences}
     pruned = store.prune(wanted) if prune and limit is None else 0
-    todo = [(s, lang) for s, lang in sentences if store.get(s, lang) is None]
+    def wanting(source: str, language: str) -> bool:
+        entry = store.get(source, language)
+        return entry is None or bool(flaw and entry.text is not None and flaw(source, entry.text, language))
+
+    todo = [(s, lang) for s, lang in sentences if wanting(s, lang)]
     if limit is not None:
         todo = todo[:limit]
     made = kept = 0

@@ -15,7 +15,7 @@ from ...types import Citation, Outcome
 from .. import quoting
 from ..citing import expiry_notes, label
 from ..events import StreamEvent
-from ..facts import figures
+from ..figure_kinds import FigureKind
 from ..turn import Services, Turn
 from .refusal import refusal
 from .translate import stored, translate
@@ -32,18 +32,18 @@ UNAVAILABLE_NOTICE = {
 }
 
 
-def quote(services: Services, turn: Turn, error: str = "", needs_figure: bool = False) -> Iterator[StreamEvent]:
+def quote(services: Services, turn: Turn, error: str = "", figure: FigureKind | None = None) -> Iterator[StreamEvent]:
     """Quote the sentences of the lead measure that answer the question, translated when the measure is
     in the other language and the model works. A question asking for a figure gets the quote only if
-    it states one. `error`: the model's failure, when that is why this is a quote (no translation is
+    it states one of the kind asked. `error`: the model's failure, when that is why this is a quote (no translation is
     tried then, and the notice says so)."""
     best = turn.lead
     language = turn.language
     sentences = measure_sentences(best.measure.text)
     closeness = services.sentences.similarities(turn.query, best.measure.measure_id)
-    chosen = answering(sentences, turn.plan_tokens, closeness, services.count, needs_figure=needs_figure)
+    chosen = answering(sentences, turn.plan_tokens, closeness, services.count, figure=figure)
     text = _joined(sentences, chosen, best.measure.text)
-    if needs_figure and not figures(text):
+    if figure and not figure.stated(text):
         answer = refusal(services, turn, "amount_not_stated", Outcome.FIGURE_REFUSAL)
         yield StreamEvent("delta", answer.answer)
         yield StreamEvent("final", answer=answer)
@@ -52,11 +52,11 @@ def quote(services: Services, turn: Turn, error: str = "", needs_figure: bool = 
     name = label(best, language)
     translated = None
     if not error and best.document.language != language:
-        found = stored_translation(services, sentences, turn.plan_tokens, closeness, language, needs_figure)
+        found = stored_translation(services, sentences, turn.plan_tokens, closeness, language, figure)
         if found is not None:
             # A figure question's quote must keep its figure: the original, if the sentences with a
             # kept translation lost it.
-            if found.text and not (needs_figure and not figures(found.source)):
+            if found.text and not (figure and not figure.stated(found.source)):
                 translated = found.text
                 quoted = found.quoted
         else:
@@ -84,10 +84,10 @@ def quote(services: Services, turn: Turn, error: str = "", needs_figure: bool = 
 
 
 def answering(sentences: list[str], plan_tokens: set[str], closeness: list[float], count, among: set[int] | None = None,
-              needs_figure: bool = False) -> list[int]:
+              figure: FigureKind | None = None) -> list[int]:
     """The positions, in order, of the sentences that answer the question: those sharing at least half
     as many of its words as the one sharing most (the closest in meaning first among equals; for a
-    figure question, those stating a figure first), at most QUOTE_SENTENCES within QUOTE_TOKENS. Not
+    figure question, those stating a figure of the kind asked first), at most QUOTE_SENTENCES within QUOTE_TOKENS. Not
     the measure's opening, and not the measure copied out."""
     candidates = [i for i in range(len(sentences)) if among is None or i in among]
     if not candidates:
@@ -96,8 +96,8 @@ def answering(sentences: list[str], plan_tokens: set[str], closeness: list[float
     shared = {i: len(set(tokenize(to_simplified(sentences[i].lower()))) & plan_tokens) for i in candidates}
     ranked = sorted(candidates, key=lambda i: (shared[i], close[i]), reverse=True)
     relevant = [i for i in ranked if shared[i] >= max(1, shared[ranked[0]] / 2)] or ranked[:1]
-    if needs_figure:  # stable: the figure sentences first, each group still in order of relevance
-        relevant.sort(key=lambda i: not figures(sentences[i]))
+    if figure:  # stable: the figure sentences first, each group still in order of relevance
+        relevant.sort(key=lambda i: not figure.stated(sentences[i]))
     keep = [relevant[0]]
     used = count(sentences[relevant[0]])
     for i in relevant[1:QUOTE_SENTENCES]:
@@ -123,7 +123,7 @@ class StoredQuote:
 
 
 def stored_translation(services: Services, sentences: list[str], plan_tokens: set[str], closeness: list[float],
-                       language: str, needs_figure: bool = False) -> StoredQuote | None:
+                       language: str, figure: FigureKind | None = None) -> StoredQuote | None:
     """The measure's sentences that answer the question, among those with a kept translation made at
     ingestion, in translation; None when the library holds no translation of some sentence of it
     (added with `--no-translate`, or stored only in part)."""
@@ -133,7 +133,7 @@ def stored_translation(services: Services, sentences: list[str], plan_tokens: se
     among = {i for i, e in enumerate(entries) if e.text}
     if not among:
         return StoredQuote(" ".join(sentences), None)
-    keep = answering(sentences, plan_tokens, closeness, services.count, among, needs_figure)
+    keep = answering(sentences, plan_tokens, closeness, services.count, among, figure)
     joiner = "" if language == "zh" else " "
     source_joiner = "" if language == "en" else " "
     return StoredQuote(source_joiner.join(sentences[i] for i in keep), joiner.join(entries[i].text for i in keep),

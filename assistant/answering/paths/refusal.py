@@ -14,7 +14,8 @@ REASONS = {
         "off_topic": "The question does not seem to be about enterprise policy.",
         "other_place": "It concerns a place none of my policy documents covers.",
         "other_year": "It concerns a year none of my policy documents covers.",
-        "amount_not_stated": "The policies I hold do not state an amount or rate for this.",
+        "amount_not_stated": "The policies I hold do not state the figure asked for (an amount, rate, area, date or "
+                             "number) for this.",
         "detail_not_stated": "The policies I hold do not give this detail (such as contact details, an address, "
                              "opening hours, a form, a tax rate, an official's name, the department in charge "
                              "or a date).",
@@ -27,7 +28,7 @@ REASONS = {
         "off_topic": "该问题似乎与企业政策无关。",
         "other_place": "该问题涉及的地区不在我掌握的政策文件范围内。",
         "other_year": "该问题涉及的年份不在我掌握的政策文件范围内。",
-        "amount_not_stated": "我掌握的政策文件没有写明相关金额或比例。",
+        "amount_not_stated": "我掌握的政策文件没有写明所问的数字（金额、比例、面积、日期或数量）。",
         "detail_not_stated": "我掌握的政策文件没有写明这一信息（如联系方式、地址、办公时间、表格、税率、负责人姓名、"
                              "负责部门或日期）。",
         "weak_match": "我掌握的措施中没有与之足够相关的内容。",

@@ -60,6 +60,13 @@ def stored(services: Services, source: str, language: str) -> StoredTranslation 
     return replace(entry, text=None)
 
 
+_ABOUT_TRANSLATING = {
+    "en": re.compile(r"\btranslat(?:e|es|ed|ing|ion|ions)\b|\bhere(?:'s| is) (?:the|a|my)\b|\bthe policy text\b|"
+                     r"\bthe (?:given|provided) terms?\b", re.I),
+    "zh": re.compile(r"翻译|译文|以下是|如下[:：]"),
+}
+
+
 def translation_flaw(source: str, out: str, language: str, canary: str = "") -> str:
     """Why `out` may not stand as the translation of `source` into `language`, or "" when it may. The
     same checks hold for a translation made now and for one stored at ingestion (and perhaps edited)."""
@@ -72,6 +79,11 @@ def translation_flaw(source: str, out: str, language: str, canary: str = "") -> 
     if language == "en" and has_cjk(out):
         return "Chinese left untranslated"
     if (canary and canary in out) or NOT_COVERED in out or "<" in out:
+        return "not a translation"
+    # The model talking about its task ("Here's the translation:", "To translate the policy text…"):
+    # words no measure says unless its source speaks of translating too.
+    if _ABOUT_TRANSLATING[language].search(out) and not _ABOUT_TRANSLATING["zh" if language == "en" else "en"].search(
+            source) and not _ABOUT_TRANSLATING[language].search(source):
         return "not a translation"
     if detect_language(out) != language:
         return "not in the target language"
