@@ -161,6 +161,13 @@ def test_the_model_speaking_of_its_task_is_no_translation():
     assert not translation_flaw("优化服务。", "Optimise services.", "en")
 
 
+def test_half_a_word_glued_to_chinese_is_left_untranslated_but_an_abbreviation_is_not():
+    from assistant.answering.paths.translate import translation_flaw
+
+    assert translation_flaw("We build Haiju Talent parks.", "我们建设“海ju人才”园区。", "zh")
+    assert not translation_flaw("We use AI and 5G.", "我们使用AI和5G技术。", "zh")
+
+
 def test_check_library_names_missing_entries_and_stored_texts_that_fail_the_checks(tmp_path):
     store = Translations.load(tmp_path)
     store.put(StoredTranslation("补贴50万元。", "en", "A subsidy of 500,000 yuan.", "m"))  # 50万 kept as 500,000

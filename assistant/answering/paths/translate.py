@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # A run of English words left in a Chinese translation ("企业注册和 filing事项", "高-quality企业"): words
 # of four letters or more in lower case, so names and acronyms (ODI, PCT, Shibei) may stay.
 ENGLISH_FRAGMENT = re.compile(r"(?<![A-Za-z])-?[a-z]{4,}(?:[ -]+[a-z]{2,})*(?![A-Za-z])")
+GLUED_LATIN = re.compile(r"(?<=[\u3400-\u9fff])[a-z]{1,3}(?![A-Za-z])|(?<![A-Za-z])[a-z]{1,3}(?=[\u3400-\u9fff])")
 #: most fragments of the other language a translation may have mended, and how long each may be
 MEND_FRAGMENTS, MEND_CHARS = 4, 12
 
@@ -75,6 +76,10 @@ def translation_flaw(source: str, out: str, language: str, canary: str = "") -> 
     # A word the glossary could not mend ("进行破产信息的 docking") is a translation left unfinished, shown
     # as if it were the measure's: none may stay (docs/decisions.md).
     if language == "zh" and ENGLISH_FRAGMENT.search(out):
+        return "English words left untranslated"
+    # A short lower-case piece glued to Chinese ("海ju人才") is half a word, not an abbreviation (those
+    # are capitals: AI, 5G).
+    if language == "zh" and any(not re.search(rf"\b{m.group(0)}\b", source, re.I) for m in GLUED_LATIN.finditer(out)):
         return "English words left untranslated"
     if language == "en" and has_cjk(out):
         return "Chinese left untranslated"
