@@ -12,9 +12,8 @@ from assistant.answering.figure_kinds import FigureKind, asked_figure
     ("What percentage of the rent is subsidised?", "amount"),
     ("how much space are they freeing up?", "area"),
     ("产业空间面积有多大？", "area"),
-    ("How long is the policy valid?", "period"),
+    ("How long does the approval take?", "period"),
     ("补贴什么时候发放？", "period"),
-    ("until when is that valid?", "period"),
     ("How many companies will the park incubate?", "count"),
     ("应用场景要做到多少个？", "count"),
     ("多少？", "any"),
@@ -28,6 +27,9 @@ def test_the_kind_of_figure_asked_is_recognised(question, kind):
     "What support is there for start-ups?",
     "静安区对知识产权有什么保护措施？",
     "What support is there when a company moves to Jing'an?",  # "when" that asks for no date
+    "until when is that valid?",  # the document's validity, given with every citation
+    "这个政策到什么时候为止？",
+    "How long is the policy valid?",
 ])
 def test_a_question_that_asks_for_no_figure(question):
     assert asked_figure(question) is None

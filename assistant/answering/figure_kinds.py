@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..corpus.clean import to_simplified
+from .details import DETAILS, asked_detail
 from .facts import figures, strip_markers
 from .gate import QUANTITY_QUESTION
 
@@ -41,6 +42,7 @@ _ASKED = (
 
 
 _PERIOD_ASKED = dict(_ASKED)["period"]
+VALIDITY = next(d for d in DETAILS if d.kind == "validity")
 
 
 @dataclass(frozen=True)
@@ -72,5 +74,9 @@ class FigureKind:
 def asked_figure(question: str) -> FigureKind | None:
     """The figure a question asks for, or None when it asks for none."""
     if not QUANTITY_QUESTION.search(question) and not _PERIOD_ASKED.search(question):
+        return None
+    # Until when a measure applies is its document's validity, shown with every citation, not a figure
+    # its text must state.
+    if asked_detail(to_simplified(unicodedata.normalize("NFKC", question))) is VALIDITY:
         return None
     return next((FigureKind(name) for name, pattern in _ASKED if pattern.search(question)), FigureKind("any"))
