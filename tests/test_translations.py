@@ -347,3 +347,19 @@ def test_docs_add_translates_with_the_real_model(library, monkeypatch, capsys):
     assert kept, "no sentence of the document got a translation that passed its checks"
     for source, text in kept:
         assert translation_flaw(source, text, "zh") == "" and has_cjk(text)
+
+
+def test_each_stage_an_answer_ran_is_timed_for_the_bench(fake_assistant, gate_open):
+    from assistant.evaluation.commands import BENCH_STAGES, _bench_run
+
+    fake_assistant.llm.script = _failing_answers
+    quoted = fake_assistant.ask(XUHUI_IP_EN)  # a lead in the other language: the check, then a translated quote
+    assert quoted.outcome is Outcome.TRANSLATED_QUOTE
+    assert {"retrieve_ms", "check_ms", "translate_ms", "total_ms"} <= set(quoted.timings)
+    assert "answer_ms" not in quoted.timings  # no reply is asked for over such a lead
+    assert quoted.timings["check_ms"] + quoted.timings["translate_ms"] <= quoted.timings["total_ms"]
+    fake_assistant.llm.script = None
+    replied = fake_assistant.ask("How does Jing'an protect intellectual property rights?")
+    assert "answer_ms" in replied.timings and "translate_ms" not in replied.timings
+    stages = _bench_run(fake_assistant, [XUHUI_IP_EN], [JINGAN_IP_ZH])["en"][-1]
+    assert set(stages) == set(BENCH_STAGES) and len(stages["translate"]) == 1 and len(stages["total"]) == 1

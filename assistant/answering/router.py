@@ -70,7 +70,8 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
     figure = asked_figure(turn.question)
     if crossed:
         try:
-            relevant = on_point(services, llm, messages, "", turn.lead, turn.query)
+            with turn.timed("check"):
+                relevant = on_point(services, llm, messages, "", turn.lead, turn.query)
         except BackendError as exc:  # as when generation fails: the quote, untranslated, with the notice
             yield from quote(services, turn, error=str(exc))
             return
@@ -78,12 +79,13 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
         return
     reading = read_reply(services, turn, llm, messages)
     held: list[StreamEvent] = []
-    if figure:
-        # Held until one of them is known to state a figure: shown at once, they could be followed by
-        # the refusal that contradicts them, and a stream never takes back what it sent.
-        reply = _drain(reading, held)
-    else:
-        reply = yield from reading
+    with turn.timed("answer"):
+        if figure:
+            # Held until one of them is known to state a figure: shown at once, they could be followed by
+            # the refusal that contradicts them, and a stream never takes back what it sent.
+            reply = _drain(reading, held)
+        else:
+            reply = yield from reading
     if reply.leaked:
         log.warning("the model's reply contained the system canary; what it wrote after the shown sentences "
                     "is dropped")
@@ -106,7 +108,8 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
     # Nothing shown: the check, then the quote of retrieval's first (after the rerank), not of the
     # measure the dropped sentences cited most.
     try:
-        relevant = on_point(services, llm, messages, reply.raw.replace(NOT_COVERED, ""), turn.lead, turn.query)
+        with turn.timed("check"):
+            relevant = on_point(services, llm, messages, reply.raw.replace(NOT_COVERED, ""), turn.lead, turn.query)
     except BackendError:
         relevant = True  # the reply came; a check that fails keeps the quote
     yield from _quote_or_refuse(services, turn, relevant, figure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -52,6 +53,17 @@ class Turn:
 
     def with_evidence(self, evidence) -> Turn:
         return replace(self, evidence=tuple(evidence))
+
+    @contextmanager
+    def timed(self, stage: str):
+        """Adds the time spent in the block to timings[f"{stage}_ms"] (the per-stage figures of `jxa bench
+        answer`)."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            key = f"{stage}_ms"
+            self.timings[key] = round(self.timings.get(key, 0.0) + (time.perf_counter() - t) * 1000, 1)
 
     def elapsed_ms(self) -> float:
         return round((time.perf_counter() - self.t0) * 1000, 1)

@@ -393,11 +393,20 @@ def cmd_bench(args, settings) -> int:
     for label, result in runs.items():
         if label:
             print(f"  {label}:")
-        for lang, (ttft, total, modes, rerank) in result.items():
+        for lang, (ttft, total, modes, rerank, _stages) in result.items():
             print(f"    {lang}: first token p50 {M.percentile(ttft, .5) / 1000:.2f} s (p95 {M.percentile(ttft, .95) / 1000:.2f}), "
                   f"full answer p50 {M.percentile(total, .5) / 1000:.2f} s (p95 {M.percentile(total, .95) / 1000:.2f}); "
                   f"modes {', '.join(sorted(set(modes)))}; reranked {len(rerank)}/{len(ttft)}"
                   + (f" (p50 {M.percentile(rerank, .5) / 1000:.2f} s)" if rerank else ""))
+    # Where the seconds go, from the last run: each stage's median over the questions that ran it, and
+    # its share of the summed full-answer time.
+    stages = runs[list(runs)[-1]]
+    print("  by stage (last run; p50 over the questions that ran it, share of all answer time):")
+    for lang, (*_, per_stage) in stages.items():
+        total = sum(per_stage.get("total", [])) or 1.0
+        parts = [f"{name} {M.percentile(ms, .5) / 1000:.2f} s x{len(ms)} ({sum(ms) / total:.0%})"
+                 for name, ms in per_stage.items() if name != "total" and ms]
+        print(f"    {lang}: " + "; ".join(parts))
     if len(runs) == 2:
         (_, a), (_, b) = runs.items()
         for lang in a:
@@ -406,10 +415,15 @@ def cmd_bench(args, settings) -> int:
     return 0
 
 
+#: the stages an answer's timings record, in pipeline order (`total` last: the whole answer)
+BENCH_STAGES = ("retrieve", "rerank", "answer", "check", "translate", "total")
+
+
 def _bench_run(assistant, en: list[str], zh: list[str]) -> dict:
     out = {}
     for lang, qs in (("en", en), ("zh", zh)):
         ttft, total, modes, rerank = [], [], [], []
+        stages: dict[str, list[float]] = {name: [] for name in BENCH_STAGES}
         for q in qs:
             a = assistant.ask(q)
             ttft.append(a.timings.get("first_token_ms", 0))
@@ -417,7 +431,10 @@ def _bench_run(assistant, en: list[str], zh: list[str]) -> dict:
             modes.append(a.mode)
             if "rerank_ms" in a.timings:  # asked only when retrieval's first is not clear
                 rerank.append(a.timings["rerank_ms"])
-        out[lang] = (ttft, total, modes, rerank)
+            for name in BENCH_STAGES:
+                if f"{name}_ms" in a.timings:
+                    stages[name].append(a.timings[f"{name}_ms"])
+        out[lang] = (ttft, total, modes, rerank, stages)
     return out
 
 

@@ -60,8 +60,9 @@ def quote(services: Services, turn: Turn, error: str = "", figure: FigureKind | 
                 translated = found.text
                 quoted = found.quoted
         else:
-            translated, error = translate_now(services, [text, sentences[chosen[0]]] if sentences else [text],
-                                              language)
+            with turn.timed("translate"):
+                translated, error = translate_now(services, [text, sentences[chosen[0]]] if sentences else [text],
+                                                  language)
     original = to_simplified(text) if language == "zh" else text
     body = quoting.whole_answer(name, translated or original, language, translated=bool(translated))
     cited = [Citation(n=1, measure=best.measure, document=best.document,

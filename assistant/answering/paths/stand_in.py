@@ -66,7 +66,8 @@ def stand_in(services: Services, turn: Turn, sentence: str, used: set[str]) -> S
         translated = entry.text
     else:
         try:
-            translated = translate(services, source, turn.language)
+            with turn.timed("translate"):
+                translated = translate(services, source, turn.language)
         except BackendError as exc:
             log.info("no stand-in: its translation failed (%s)", exc)
             return None
