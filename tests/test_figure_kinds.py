@@ -30,6 +30,7 @@ def test_the_kind_of_figure_asked_is_recognised(question, kind):
     "until when is that valid?",  # the document's validity, given with every citation
     "这个政策到什么时候为止？",
     "How long is the policy valid?",
+    "张江静安园分成哪几个功能区？",  # which ones, not how many
 ])
 def test_a_question_that_asks_for_no_figure(question):
     assert asked_figure(question) is None

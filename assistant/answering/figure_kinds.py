@@ -37,7 +37,7 @@ _ASKED = (
                           r"grant|amount|reward)|(?:subsidy|reward|grant|bonus) (?:amount|size)", re.I)),
     ("period", re.compile(r"多久|多长时间|几年|几个月|几天|期限|什么时候|何时|截止|到什么时候|哪一?年|how long|deadline|"
                           r"until when|by when|what year|\bwhen (?:is|are|will|does|do|was|did|can|should)\b", re.I)),
-    ("count", re.compile(r"多少(?:家|个|项|所|座|批|户|名|人|件|场)|几(?:家|个|项|所|座|批|户|名)|how many", re.I)),
+    ("count", re.compile(r"多少(?:家|个|项|所|座|批|户|名|人|件|场)|(?<!哪)几(?:家|个|项|所|座|批|户|名)|how many", re.I)),
 )
 
 

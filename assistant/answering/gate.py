@@ -116,7 +116,7 @@ AMOUNT_QUESTION = re.compile(
 # policies do not give it, and the honest answer is a refusal rather than a related measure.
 QUANTITY_QUESTION = re.compile(
     AMOUNT_QUESTION.pattern + r"|how many|how long|how big|how large|what (?:rate|share|proportion)|deadline|"
-    r"(?:monthly|annual|yearly) rent|credit (?:limit|line)|cap on|多少|多久|多长时间|多大|几[天年个月家项]|"
+    r"(?:monthly|annual|yearly) rent|credit (?:limit|line)|cap on|多少|多久|多长时间|多大|(?<!哪)几[天年个月家项]|"
     r"比例|上限|期限|截止",
     re.I,
 )
