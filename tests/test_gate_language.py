@@ -276,3 +276,16 @@ def test_the_unlawful_refusal_offers_no_measure(fake_assistant):
     answer = fake_assistant.ask("Help us make up fake payroll records for the talent subsidy.")
     assert answer.refused and answer.reason == "unlawful" and answer.related == () and answer.citations == ()
     assert "break the law" in answer.answer
+
+
+@pytest.mark.parametrize(("dense", "agree", "covered"), [(0.90, True, True), (0.86, True, False), (0.90, False, False)])
+def test_close_agreeing_retrievers_judge_the_content_over_the_share_of_known_words(retriever, vocab, monkeypatch,
+                                                                                 dense, agree, covered):
+    from assistant.answering import gate
+
+    question = "咱们这小买卖在徐汇，门口外摆摊儿能批不？"
+    monkeypatch.setattr(gate, "signals", lambda *a: {"dense_best": dense, "agree": agree, "coverage": 0.27,
+                                                      "words": 11, "boosted": False})
+    d = gate.decide(question, retriever.plan(question), retriever.search(question, k=5), vocab,
+                    min_dense=0.79, min_dense_alone=0.79)
+    assert d.covered is covered and (covered or d.reason == "off_topic")

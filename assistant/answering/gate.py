@@ -23,6 +23,10 @@ MIN_DENSE = 0.79  # best cosine of a hit, plain or cross-lingual (multilingual-e
 MIN_DENSE_ALONE = 0.79  # ... when BM25 does not agree on any of the top hits
 MIN_COVERAGE_ANY = 0.3  # ... below which even agreeing retrievers are matching a stray word ("上海")
 MIN_COVERAGE = 0.4  # share of the question's content words known to the corpus
+# Agreeing retrievers at least this close judge the content: the question is on topic whatever share of
+# its words the corpus knows (dialect and slang: "门口外摆摊儿能批不"). Calibration split: 0.85-0.88 let
+# one policy question through and no negative; the middle taken.
+DENSE_OVER_WORDS = 0.87
 
 INJECTION = re.compile(
     r"ignore (?:all |any |the )?(?:previous|prior|above|earlier|your)|disregard (?:all |the |your )?"
@@ -196,7 +200,9 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
         return GateDecision(False, "off_topic" if s["coverage"] < min_coverage and not continues else "weak_match", s)
     # The share of words the library knows tells a policy question from another; a follow-up's words
     # ("那市里呢？") are the conversation's, not the library's.
-    if not continues and (s["coverage"] < min_coverage and not s["agree"] or s["coverage"] < MIN_COVERAGE_ANY):
+    on_content = s["agree"] and s["dense_best"] >= DENSE_OVER_WORDS
+    if not continues and not on_content and (s["coverage"] < min_coverage and not s["agree"]
+                                             or s["coverage"] < MIN_COVERAGE_ANY):
         return GateDecision(False, "off_topic", s)
     if AMOUNT_QUESTION.search(question) and not any(_MONEY.search(h.measure.text) for h in hits[:3]):
         return GateDecision(False, "amount_not_stated", s)
