@@ -83,5 +83,5 @@ def test_validity_is_stated_by_the_document_when_the_measure_gives_no_date():
     from assistant.answering.details import DETAILS, states_detail
 
     validity = next(d for d in DETAILS if d.kind == "validity")
-    assert states_detail(validity, "We will support CVC institutions.", (), "2025-12-31")
-    assert not states_detail(validity, "We will support CVC institutions.", (), "")
+    assert states_detail(validity, "We will support CVC institutions.", (), dated=True)
+    assert not states_detail(validity, "We will support CVC institutions.", (), dated=False)

@@ -88,11 +88,11 @@ def asked_detail(folded: str) -> Detail | None:
     return next((d for d in DETAILS if d.asked.search(folded)), None)
 
 
-def states_detail(detail: Detail, text: str, departments: tuple[str, ...] = (), validity: str = "") -> bool:
+def states_detail(detail: Detail, text: str, departments: tuple[str, ...] = (), dated: bool = False) -> bool:
     """Whether a measure states the detail: its simplified text, the departments listed under it, and
-    for a question of validity the dates its document gives (`validity`)."""
+    for a question of validity whether its document gives the dates it applies between (`dated`)."""
     if detail.kind == "department" and departments:
         return True
-    if detail.kind == "validity" and validity:
+    if detail.kind == "validity" and dated:
         return True
     return bool(detail.stated.search(text))

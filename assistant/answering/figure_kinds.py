@@ -8,10 +8,9 @@ are the languages' (units and question words), not any document's.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-from ..corpus.clean import to_simplified
+from ..corpus.clean import folded
 from .details import DETAILS, asked_detail
 from .facts import figures, strip_markers
 from .gate import QUANTITY_QUESTION
@@ -55,7 +54,7 @@ class FigureKind:
     def stated(self, text: str) -> bool:
         """Whether `text` states a figure of this kind (years count only for a period)."""
         # Case kept: digits inside a name ("5G") are no figure, and that test reads the capital.
-        plain = to_simplified(unicodedata.normalize("NFKC", strip_markers(text)))
+        plain = folded(strip_markers(text))
         if self.name == "period":
             return bool(_UNITS["period"].search(plain))
         if not figures(plain):
@@ -77,6 +76,6 @@ def asked_figure(question: str) -> FigureKind | None:
         return None
     # Until when a measure applies is its document's validity, shown with every citation, not a figure
     # its text must state.
-    if asked_detail(to_simplified(unicodedata.normalize("NFKC", question))) is VALIDITY:
+    if asked_detail(folded(question)) is VALIDITY:
         return None
     return next((FigureKind(name) for name, pattern in _ASKED if pattern.search(question)), FigureKind("any"))

@@ -9,12 +9,12 @@ or when retrieval finds nothing close enough. Thresholds are set from the evalua
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 
+from ..corpus.clean import folded as fold
 from ..corpus.clean import normalize_for_index, to_simplified
 from ..retrieval.hybrid import QueryPlan
-from ..types import Hit
+from ..types import Document, Hit
 from .details import asked_detail, states_detail
 
 # Chosen with `jxa eval --calibrate` (the most rejection within a small false-refusal budget; the
@@ -179,7 +179,7 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
     answered, so its topic is that turn's policy topic, whatever words it is put in."""
     s = signals(plan, hits, vocab)
     # Full-width or traditional forms must not slip past the patterns.
-    folded = to_simplified(unicodedata.normalize("NFKC", question))
+    folded = fold(question)
     if INJECTION.search(folded):
         return GateDecision(False, "injection", s)
     if asks_for_unlawful_help(folded):
@@ -208,11 +208,11 @@ def decide(question: str, plan: QueryPlan, hits: list[Hit], vocab: set[str], *,
         return GateDecision(False, "amount_not_stated", s)
     detail = asked_detail(folded)
     if detail is not None and not any(states_detail(detail, to_simplified(h.measure.text), h.measure.departments,
-                                                    _validity(h.document)) for h in hits[:3]):
+                                                    _dated(h.document)) for h in hits[:3]):
         return GateDecision(False, "detail_not_stated", s | {"detail": detail.kind})
     return GateDecision(True, "", s)
 
 
-def _validity(document) -> str:
-    """The dates a document gives for when it applies, as text ("" when it gives none)."""
-    return " ".join(str(d) for d in (document.effective, document.valid_until) if d) or (document.validity_text or "")
+def _dated(document: Document) -> bool:
+    """Whether a document gives when it applies: an effective date, an end of validity or a validity clause."""
+    return bool(document.effective or document.valid_until or document.validity_text)

@@ -34,7 +34,7 @@ def is_followup(question: str, places: LibraryPlaces | None = None) -> bool:
     """Whether a question leans on the conversation for its topic (`places`: the library's, whose
     names give a question a target of its own; without it, every place of the gazetteer)."""
     q = to_simplified(question.strip())
-    words = (places or LibraryPlaces.of((), load_gazetteer())).words()
+    words = _library_or_gazetteer(places).words()
     bare = words.sub(" ", q) if words else q
     named = bare != q
     if has_cjk(q):
@@ -56,17 +56,26 @@ def standalone_query(question: str, history: list[tuple[str, str]], places: Libr
         >>> standalone_query("And what about Xuhui?", [("How does Jing'an protect IP?", "...")])
         "And what about Xuhui? (How does protect IP?)"
     """
-    places = places or LibraryPlaces.of((), load_gazetteer())
+    places = _library_or_gazetteer(places)
     if not history or not is_followup(question, places):
         return question
     # The last question as it was understood: a follow-up of a follow-up keeps the topic of the first.
     previous = standalone_query(history[-1][0], history[:-1], places)
-    words = places.words()
-    # A place or a level named now ("Xuhui", "市里", "the city") replaces the one asked about before
-    # (names are matched in simplified script, as the gazetteer spells them).
-    if words and words.search(to_simplified(question)):
-        previous = re.sub(r"\s{2,}", " ", words.sub("", to_simplified(previous))).strip()
+    # A place or a level named now ("Xuhui", "市里", "the city") replaces the one asked about before.
+    if _names_place(question, places):
+        previous = re.sub(r"\s{2,}", " ", places.words().sub("", to_simplified(previous))).strip()
     return f"{question.strip()} ({previous})"
+
+
+def _library_or_gazetteer(places: LibraryPlaces | None) -> LibraryPlaces:
+    return places or LibraryPlaces.of((), load_gazetteer())
+
+
+def _names_place(question: str, places: LibraryPlaces) -> bool:
+    """Whether the question names a place or a level (matched in simplified script, as the gazetteer
+    spells names)."""
+    words = places.words()
+    return bool(words and words.search(to_simplified(question)))
 
 
 def retrieval_query(question: str, query: str, history: list[tuple[str, str]],
@@ -76,8 +85,7 @@ def retrieval_query(question: str, query: str, history: list[tuple[str, str]],
     the question does ("who leads it?", "应用场景要做到多少个？"). A refusal's words name none."""
     if query == question or not history or not _CITED.search(history[-1][1]):
         return query
-    words = (places or LibraryPlaces.of((), load_gazetteer())).words()
-    if words and words.search(to_simplified(question)):
+    if _names_place(question, _library_or_gazetteer(places)):
         return query
     said = re.sub(r"\s+", " ", _CITED.sub("", history[-1][1])).strip()[:_ANSWER_CHARS]
     return f"{query} {said}"

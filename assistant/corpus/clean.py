@@ -137,6 +137,12 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
+def folded(text: str) -> str:
+    """Full-width and traditional forms folded (NFKC, simplified), case and everything else kept: the
+    form question patterns are matched on."""
+    return to_simplified(unicodedata.normalize("NFKC", text))
+
+
 def normalize_for_index(text: str) -> str:
     """The matching form shared by documents and queries: NFKC, no pinyin, simplified, lower-case."""
     text = unicodedata.normalize("NFKC", strip_invisible(text))
