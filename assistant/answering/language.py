@@ -61,7 +61,7 @@ def standalone_query(question: str, history: list[tuple[str, str]], places: Libr
         return question
     # The last question as it was understood: a follow-up of a follow-up keeps the topic of the first.
     previous = standalone_query(history[-1][0], history[:-1], places)
-    # A place or a level named now ("Xuhui", "市里", "the city") replaces the one asked about before.
+    # A place or a level named now (a district's name, "市里", "the city") replaces the one asked about before.
     if _names_place(question, places):
         previous = re.sub(r"\s{2,}", " ", places.words().sub("", to_simplified(previous))).strip()
     return f"{question.strip()} ({previous})"
