@@ -39,3 +39,24 @@ def test_the_printed_table_shows_both_runs_and_the_verdict():
     line = next(x for x in text.splitlines() if x.startswith(l1))
     assert "0.900" in line and "0.850" in line and "-0.050" in line and line.endswith("NO")
     assert "from the committed answer cache" in text and "0/1 metrics within" in text
+
+
+def test_the_report_shows_the_server_run_beside_the_in_process_run_and_lists_items_answered_differently():
+    from assistant.evaluation.report import SECTIONS
+
+    section = dict(SECTIONS)["through the model server"]
+    def row(i, mode, cited):
+        return {"id": i, "mode": mode, "cited": cited}
+
+    (k1, l1), = PCT[:1]
+    report = {"product": {"summary": {"items": 2, k1: 0.9}, "rows": [row("q1", "generated", ["a#1"]),
+                                                                     row("q2", "quote", ["b#2"])]},
+              "through_server": {"note": "reply cache off", "summary": {"items": 2, k1: 0.85},
+                                 "rows": [row("q1", "generated", ["a#1"]), row("q2", "generated", ["b#2"])]}}
+    text = "\n".join(section(report, None))
+    assert "In-process model vs the shared model server" in text
+    line = next(x for x in text.splitlines() if x.startswith(f"| {l1} |") and "0.85" in x)
+    assert "0.90" in line
+    assert "Items answered differently (1)" in text and "| q2 | quote b#2 | generated b#2 |" in text
+    assert "| q1 |" not in text
+    assert section({**report, "through_server": None}, None) == []

@@ -158,8 +158,7 @@ def cmd_eval(args, settings) -> int:
     bar = progress_bar("product")
     prod_rows = run_product(items, assistant, judge, bar)
     bar.close()
-    if args.llm_server:
-        _eval_through_server(items, assistant, judge, settings, prod_rows, cache)
+    server_run = _eval_through_server(items, assistant, judge, settings, prod_rows, cache) if args.llm_server else None
     base_rows: list[dict] = []
     if not args.no_baseline:
         from ..corpus.catalog import load_catalog
@@ -186,6 +185,8 @@ def cmd_eval(args, settings) -> int:
         "cache": {"hits": getattr(cache, "hits", 0), "misses": getattr(cache, "misses", 0)},
         "judge_references": reference_rates(judge, JUDGE_REFERENCES) if JUDGE_REFERENCES.exists() else {},
     }
+    if server_run is not None:
+        report["through_server"] = server_run
     whole = not args.quick and not args.no_baseline and args.eval_set == EVAL_SET and (
         not selection or (suite_lib is not None and selection == f"suite {args.suite}"))
     if cache is not None and whole:
@@ -217,8 +218,9 @@ def cmd_eval(args, settings) -> int:
     return 0
 
 
-def _eval_through_server(items, assistant, judge, settings, local_rows, cache) -> None:
-    """The same items through the model server, no reply cache, compared with the in-process run."""
+def _eval_through_server(items, assistant, judge, settings, local_rows, cache) -> dict:
+    """The same items through the model server, no reply cache, compared with the in-process run;
+    the server run's summary and rows, for the report."""
     import tempfile
 
     from ..answering.assistant import Assistant
@@ -236,8 +238,11 @@ def _eval_through_server(items, assistant, judge, settings, local_rows, cache) -
     finally:
         server.stop()
     note = "reply cache off" if cache is None else f"reply cache on: {cache.hits} cached in-process replies"
-    rows = scaleout.compare_quality(summarize(local_rows), summarize(server_rows))
+    summary = summarize(server_rows)
+    rows = scaleout.compare_quality(summarize(local_rows), summary)
     print("\n" + scaleout.format_quality(rows, note))
+    return {"note": note, "summary": summary, "rows": server_rows,
+            "within": {r.label: r.within for r in rows}}
 
 
 def _suite_library(suite: str, settings, embedder):

@@ -114,6 +114,29 @@ def _suites(report: dict, compare: dict | None) -> list[str]:
     return _side_by_side("Product by suite", suites) if len(suites) > 1 else []
 
 
+def _through_server(report: dict, compare: dict | None) -> list[str]:
+    """`jxa eval --llm-server`: the same items through the shared model server, beside the in-process run."""
+    server = report.get("through_server")
+    if not server:
+        return []
+    views = {"in-process": report["product"], "model server": server}
+    lines = _side_by_side("In-process model vs the shared model server", views,
+                          f"The same items, answered a second time through the model server ({server['note']}). "
+                          "Every percentage should be within 0.02.")
+    changed = [(a, b) for a, b in zip(report["product"]["rows"], server["rows"], strict=False)
+               if (a.get("mode"), a.get("cited")) != (b.get("mode"), b.get("cited"))]
+    if changed:
+        lines += ["", f"Items answered differently ({len(changed)}):", "", "| Item | in-process | model server |",
+                  "|---|---|---|"]
+        lines += [f"| {a.get('id')} | {a.get('mode')} {_cell(a.get('cited'))} | {b.get('mode')} {_cell(b.get('cited'))} |"
+                  for a, b in changed]
+    return lines
+
+
+def _cell(value) -> str:
+    return ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+
+
 def _retrieval(report: dict, compare: dict | None) -> list[str]:
     lines = ["## Retrieval (answerable items)", "", "| Mode | Part | n | R@1 | R@5 | MRR@10 | nDCG@10 |",
              "|---|---|---:|---:|---:|---:|---:|"]
@@ -253,6 +276,7 @@ SECTIONS = [
     ("headline", _headline),
     ("splits", _splits),
     ("suites", _suites),
+    ("through the model server", _through_server),
     ("retrieval", _retrieval),
     ("by type", _by_split("type", "By question type")),
     ("follow-ups", _by_split("followup_kind", "Follow-ups by kind")),
