@@ -79,6 +79,29 @@ def test_scores_and_tokens_match_the_in_process_model(server):
     assert served == vocab.tokenize(text)
 
 
+def test_greedy_replies_through_the_server_are_the_in_process_models(server):
+    """At temperature 0 the server writes what the in-process model writes for the same prompt: both
+    sample alike (llm.SAMPLING), where the server's own defaults (a repeat penalty) changed replies."""
+    from assistant.answering.llamacpp import GGUFVocab, LlamaCppLLM
+    from assistant.answering.llm import OpenAICompatLLM
+
+    gguf = resolve_llm_model(None, CACHE / "models")
+    remote = OpenAICompatLLM(server.url, vocab=GGUFVocab(gguf))
+    local = LlamaCppLLM(gguf, n_ctx=4096, n_threads=2)
+    measure = ("Article 5. The district supports enterprises that register patents: a subsidy of up to 50,000 "
+               "yuan per invention patent. Article 6. The district supports patent pledge financing: patent "
+               "holders may pledge patents for bank loans, and the district pays part of the interest.")
+    messages = [{"role": "system", "content": "Answer from the measures only, repeating their words."},
+                {"role": "user", "content": f"Measures: {measure}\nQuestion: What support is there for patents? "
+                                            "List every kind of support, with its figures."}]
+
+    def reply(llm):
+        return "".join(llm.stream(messages, max_tokens=80, temperature=0.0, timeout_s=300))
+
+    here, there = reply(local), reply(remote)
+    assert here.strip() and here == there
+
+
 def test_remote_answer_readiness_then_server_gone(server, tmp_path):
     from fastapi.testclient import TestClient
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import BackendError, ConfigError
+from .llm import SAMPLING
 from .prefix_states import PrefixStates, shared_prefix
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class LlamaCppLLM:
             try:
                 if self._format is None:
                     chunks = self._llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
-                                                              temperature=temperature, top_p=0.9, stream=True)
+                                                              temperature=temperature, **SAMPLING, stream=True)
                     texts = (c["choices"][0].get("delta", {}).get("content") for c in chunks)
                 else:
                     tokens, stop = self._prompt(messages)
@@ -146,7 +147,7 @@ class LlamaCppLLM:
                         raise BackendError(f"the prompt has {len(tokens)} tokens; the context holds {self.n_ctx}")
                     self._load_prefix(tokens)
                     chunks = self._llm.create_completion(prompt=tokens, max_tokens=max_tokens, stop=stop,
-                                                         temperature=temperature, top_p=0.9, stream=True)
+                                                         temperature=temperature, **SAMPLING, stream=True)
                     texts = (c["choices"][0].get("text") for c in chunks)
                 for text in texts:
                     if text:

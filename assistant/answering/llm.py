@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 Message = dict[str, str]
 
+# How every backend samples, sent to a server explicitly: llama_cpp.server's own defaults differ from
+# the in-process model's (repeat penalty 1.1 against 1.0), and greedy replies then differ too.
+SAMPLING = {"top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.0}
+
 
 class LLM(Protocol):
     """A generator: streams the reply to a chat as text deltas. `id` identifies the model for caching."""
@@ -65,14 +69,13 @@ class OpenAICompatLLM:
     HEALTH_TTL_S = 2.0
 
     def __init__(self, base_url: str, *, model: str = "default", api_key: str = "", chars_per_token: float = 2.5,
-                 vocab: GGUFVocab | None = None, top_p: float = 0.9, identity: str = ""):
+                 vocab: GGUFVocab | None = None, identity: str = ""):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"remote LLM URL {base_url!r} must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
         self.vocab = vocab
-        self.top_p = top_p
         self._chars_per_token = chars_per_token
         # With the served GGUF known the id names it, not the URL: every replica shares one answer cache.
         self.id = identity or f"openai:{self.base_url}:{model}"
@@ -90,13 +93,13 @@ class OpenAICompatLLM:
     def stream(self, messages, *, max_tokens, temperature, timeout_s):
         if self.vocab is None:
             body = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                    "temperature": temperature, "top_p": self.top_p, "stream": True}
+                    "temperature": temperature, **SAMPLING, "stream": True}
             yield from self._events("/chat/completions", body, timeout_s,
                                     lambda choice: choice.get("delta", {}).get("content"))
             return
         prompt, stop = self.vocab.prompt(messages)
         body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
-                "top_p": self.top_p, "stop": stop, "stream": True}
+                **SAMPLING, "stop": stop, "stream": True}
         yield from self._events("/completions", body, timeout_s, lambda choice: choice.get("text"))
 
     def _events(self, path: str, body: dict, timeout_s: float, piece) -> Iterator[str]:
