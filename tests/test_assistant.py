@@ -950,27 +950,3 @@ def test_the_check_scores_go_through_the_answer_cache(fake_assistant, tmp_path):
     assert first.refused and scored >= 2
     again = fake_assistant.ask(IP_JINGAN)
     assert again.refused and len(llm.score.calls) == scored  # every score came from the cache
-
-
-def test_a_figure_question_is_answered_from_the_measure_stating_that_kind_of_figure(fake_assistant, gate_open,
-                                                                                      monkeypatch):
-    """Retrieval's first states no area, the third does: the third leads the evidence and is cited."""
-    from assistant.answering.figure_kinds import asked_figure
-    from assistant.corpus.sentences import measure_sentences
-
-    question = "How many square meters of space will be freed up?"
-    area = asked_figure(question)
-    measures = list(fake_assistant.retriever.data.measures.values())
-    docs = fake_assistant.retriever.data.documents
-    stating = next(m for m in measures if docs[m.doc_id].language == "en" and area.stated(m.text))
-    plain = [m for m in measures if m.doc_id == stating.doc_id and not area.stated(m.text)][:2]
-    hits = [Hit(rank=n, score=0.1 - 0.01 * n, measure=m, document=docs[m.doc_id], dense_rank=1, bm25_rank=1)
-            for n, m in enumerate([*plain, stating], 1)]
-    monkeypatch.setattr(fake_assistant.retriever, "search", lambda *a, **k: hits)
-    sentence = next(s for s in measure_sentences(stating.text) if area.stated(s))
-    fake_assistant.llm.script = lambda messages: f"{sentence.rstrip('.')} [1]."
-    answer = fake_assistant.ask(question)
-    assert answer.hits[0].measure.measure_id == stating.measure_id
-    lead = EVIDENCE_BLOCK.search(fake_assistant.llm.calls[0][-1]["content"]).group(2)
-    assert stating.text[:40] in lead
-    assert not answer.refused and answer.citations[0].measure.measure_id == stating.measure_id

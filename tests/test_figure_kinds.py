@@ -57,29 +57,3 @@ def test_any_figure_answers_a_question_of_no_particular_kind_but_a_year_alone_do
     assert not FigureKind("any").stated("到2026年，营商环境持续优化[1]。")
     assert FigureKind("period").stated("到2026年，营商环境持续优化[1]。")
     assert not FigureKind("any").stated("It relies on AI, big data and 5G technologies [1].")
-
-
-def _hits(*texts):
-    from assistant.types import Document, Hit, Measure
-
-    doc = Document(doc_id="d", source_file="d.txt", sha256="0", language="en", title="T", short_title_en="T",
-                   short_title_zh="T", district="", issuer="", doc_number=None, issued=None, valid_until=None,
-                   validity_text=None)
-    return [Hit(rank=i, score=1.0 / i, measure=Measure(measure_id=f"d#{i}", doc_id="d", number=str(i), title="",
-                                                       section_path=(), text=t), document=doc)
-            for i, t in enumerate(texts, 1)]
-
-
-def test_a_measure_stating_the_figure_asked_for_leads_when_the_first_states_none():
-    from assistant.answering.figure_kinds import figure_first
-
-    hits = _hits("We shall build incubators for 400 technology firms.", "We shall upgrade old buildings.",
-                 "We shall free up 1 million square meters of industrial space.", "Rent is 50 yuan a month.")
-    area = asked_figure("how much space are they freeing up?")
-    order = figure_first(hits, area)
-    assert [h.measure.measure_id for h in order] == ["d#3", "d#1", "d#2", "d#4"]
-    assert [h.rank for h in order] == [1, 2, 3, 4]
-    assert figure_first(hits, None) == hits  # no figure asked
-    assert figure_first(hits, asked_figure("How many firms will the incubators take?")) == hits  # the first states it
-    # Only the next two may be brought up: an amount in fourth place is too far down to lead.
-    assert figure_first(hits, asked_figure("How much is the rent subsidy?")) == hits

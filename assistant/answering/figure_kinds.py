@@ -8,10 +8,9 @@ are the languages' (units and question words), not any document's.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..corpus.clean import folded
-from ..types import Hit
 from .details import DETAILS, asked_detail
 from .facts import figures, strip_markers
 from .gate import QUANTITY_QUESTION
@@ -80,20 +79,3 @@ def asked_figure(question: str) -> FigureKind | None:
     if asked_detail(folded(question)) is VALIDITY:
         return None
     return next((FigureKind(name) for name, pattern in _ASKED if pattern.search(question)), FigureKind("any"))
-
-
-#: how far down retrieval's list a measure stating the figure asked for may be brought up from
-FIGURE_FIRST_WITHIN = 3
-
-
-def figure_first(hits: list[Hit], figure: FigureKind | None) -> list[Hit]:
-    """When retrieval's first states no figure of the kind asked, the first of the next measures that
-    does leads: "how much space?" is answered by the measure stating an area. The check before a
-    quote and the verifier still judge it as they judge any lead."""
-    if figure is None or not hits or figure.stated(hits[0].measure.text):
-        return hits
-    best = next((i for i, h in enumerate(hits[1:FIGURE_FIRST_WITHIN], 1) if figure.stated(h.measure.text)), None)
-    if best is None:
-        return hits
-    ranked = [hits[best]] + [h for i, h in enumerate(hits) if i != best]
-    return [replace(h, rank=rank) for rank, h in enumerate(ranked, 1)]

@@ -2,7 +2,7 @@
 
     gate (retrieval signals)          not covered          -> paths/refusal.py   (GATE_REFUSAL)
     model cannot be loaded            any question         -> paths/quote.py     (UNAVAILABLE_QUOTE)
-    rerank, evidence (rerank.py, evidence.py); a figure question's lead states its kind (figure_kinds.py)
+    rerank, evidence (rerank.py, evidence.py)
     lead measure in the other language: the check at once (relevance.py)
         NO                                                 -> paths/refusal.py   (MODEL_REFUSAL)
         otherwise                                          -> paths/quote.py     (translated or original quote)
@@ -27,7 +27,7 @@ from ..errors import BackendError
 from ..types import Answer, Outcome
 from .events import StreamEvent
 from .evidence import build_evidence
-from .figure_kinds import FigureKind, asked_figure, figure_first
+from .figure_kinds import FigureKind, asked_figure
 from .gate import decide
 from .llm import LLM
 from .paths.generated import Reply, generated, read_reply
@@ -55,8 +55,6 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
         llm = None
     if llm is not None:
         turn = turn.with_hits(rerank(services, llm, list(turn.hits), turn.query, turn.plan_tokens, turn.timings))
-    figure = asked_figure(turn.question)
-    turn = turn.with_hits(figure_first(list(turn.hits), figure))
     turn = turn.with_evidence(build_evidence(turn.hits, turn.plan_tokens, services.settings, services.count))
     # Over a lead in the other language a shown sentence would be a translation the small model seldom
     # gets past verification, so the check and the quote come without a reply (docs/decisions.md).
@@ -69,6 +67,7 @@ def route(services: Services, turn: Turn) -> Iterator[StreamEvent]:
     except BackendError as exc:
         yield from quote(services, turn, error=str(exc))
         return
+    figure = asked_figure(turn.question)
     if crossed:
         try:
             with turn.timed("check"):
