@@ -130,6 +130,7 @@ class HybridRetriever:
         titles = " ".join(f"{d.title} {d.short_title_en} {d.short_title_zh} {d.issuer}" for d in data.documents.values())
         self.known_words = self._vocab | self.glossary.words() | set(tokenize(normalize_for_index(titles)))
         self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
+        self._chunk_measure = [c.measure_id for c in data.chunks]
 
     def summary(self) -> dict:
         """What the index holds, for health checks: documents, measures, the embedder it was built with."""
@@ -199,22 +200,30 @@ class HybridRetriever:
         other = [(i, s) for i, s in other_src if (self._chunk_lang[i] == "zh") != query_zh]
         sources = (("dense", dense[:n]), ("bm25", lexical)) + ((("xl", other[:n]),) if mode == "hybrid" else ())
         # Chunks -> measures: a measure takes the best rank of any of its chunks.
+        # With a place named every chunk is ranked, so this loop runs over the whole library: its keys
+        # and each document's place effect are worked out once, not per chunk or per measure.
         views: dict[str, dict] = {}
+        chunk_measure = self._chunk_measure
         for source, ranked in sources:
+            rank_key, score_key = f"{source}_rank", f"{source}_score"
             rank = 0
             for chunk_idx, score in ranked:
-                mid = self.data.chunks[chunk_idx].measure_id
-                view = views.setdefault(mid, {})
-                if f"{source}_rank" in view:
+                view = views.setdefault(chunk_measure[chunk_idx], {})
+                if rank_key in view:
                     continue
                 rank += 1
-                view[f"{source}_rank"] = rank
-                view[f"{source}_score"] = score
+                view[rank_key] = rank
+                view[score_key] = score
+        weights = [(f"{s}_rank", w) for s, w in self.weights.items()]
+        effects: dict[str, int] = {}
         fused: list[tuple[float, str, bool]] = []
         for mid, view in views.items():
-            score = sum(w / (self.rrf_k + view[f"{s}_rank"]) for s, w in self.weights.items() if f"{s}_rank" in view)
-            measure = self.data.measures[mid]
-            effect = self._place_effect(self.data.documents[measure.doc_id], plan.places) if plan.places else 0
+            score = sum(w / (self.rrf_k + view[key]) for key, w in weights if key in view)
+            doc_id = self.data.measures[mid].doc_id
+            if not plan.places:
+                effect = 0
+            elif (effect := effects.get(doc_id)) is None:
+                effect = effects[doc_id] = self._place_effect(self.data.documents[doc_id], plan.places)
             if mode == "hybrid":
                 score += effect * self.district_boost
             # A place the question names decides first: "what about Xuhui?" wants Xuhui's measures.
