@@ -81,7 +81,7 @@ def test_scores_and_tokens_match_the_in_process_model(server):
 
 def test_greedy_replies_through_the_server_are_the_in_process_models(server):
     """At temperature 0 the server writes what the in-process model writes for the same prompt: both
-    sample alike (llm.SAMPLING), where the server's own defaults (a repeat penalty) changed replies."""
+    sample alike (answering/sampling.py), where the server's own defaults (a repeat penalty) changed replies."""
     from assistant.answering.llamacpp import GGUFVocab, LlamaCppLLM
     from assistant.answering.llm import OpenAICompatLLM
 

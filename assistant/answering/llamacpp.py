@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from ..errors import BackendError, ConfigError
-from .llm import SAMPLING
 from .prefix_states import PrefixStates, shared_prefix
+from .sampling import SAMPLING
 
 log = logging.getLogger(__name__)
 

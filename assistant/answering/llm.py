@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import BackendError, ConfigError
 from .prefix_states import PrefixStates, shared_prefix
+from .sampling import SAMPLING
 
 if TYPE_CHECKING:
     from .llamacpp import GGUFVocab
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
-
-# How every backend samples, sent to a server explicitly: llama_cpp.server's own defaults differ from
-# the in-process model's (repeat penalty 1.1 against 1.0), and greedy replies then differ too.
-SAMPLING = {"top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.0}
 
 
 class LLM(Protocol):
