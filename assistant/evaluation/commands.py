@@ -241,8 +241,7 @@ def _eval_through_server(items, assistant, judge, settings, local_rows, cache) -
     summary = summarize(server_rows)
     rows = scaleout.compare_quality(summarize(local_rows), summary)
     print("\n" + scaleout.format_quality(rows, note))
-    return {"note": note, "summary": summary, "rows": server_rows,
-            "within": {r.label: r.within for r in rows}}
+    return {"note": note, "summary": summary, "rows": server_rows}
 
 
 def _suite_library(suite: str, settings, embedder):
