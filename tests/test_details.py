@@ -54,6 +54,8 @@ def test_a_policy_question_asks_for_no_detail(question):
     ("official", "联系人：王明同志。", "由区商务委负责。"),
     ("department", "由区商务委牵头负责。", "优化开店一件事集成服务。"),
     ("date", "2026年底前建成。", "举办第二届新质服务商大会。"),
+    ("date", "Applications are made within three months after the exhibition.", "Applications are made to the bureau."),
+    ("date", "活动结束后3个月内提出申请。", "向区商务局提出申请。"),
     ("location", "服务站位于南京西路1号。", "开设商事调解服务专窗。"),
 ])
 def test_a_detail_is_stated_only_by_a_text_that_has_one(kind, stated, silent):

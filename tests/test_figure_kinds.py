@@ -43,6 +43,8 @@ def test_a_question_that_asks_for_no_figure(question):
     ("area", "It will free up 1 million square meters of space [1].", "It will incubate 400 companies [1]."),
     ("period", "政策有效期至2026年12月31日[1]。", "培育100家企业[1]。"),
     ("period", "Approval within 5 working days [1].", "Over 400 companies [1]."),
+    ("period", "Applications are made within three months after the exhibition [1].", "We may grant it [1]."),
+    ("period", "Applications are made from April 1 to April 30 each year [1].", "Up to RMB 100,000 [1]."),
     ("count", "实现孵化科技型企业400家以上[1]。", "给予最高500万元奖励[1]。"),
     ("count", "It will incubate over 400 technology-based enterprises [1].", "Up to 2 million yuan [1]."),
 ])
