@@ -99,6 +99,10 @@ class Glossary:
         return list(dict.fromkeys(t for t in extra if t not in text))
 
 
+#: an empty ranked list: (chunk indices, scores)
+_NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+
 class HybridRetriever:
     """Search measures by meaning (FAISS) and by words (BM25), fused by reciprocal rank.
 
@@ -129,8 +133,16 @@ class HybridRetriever:
         # Document titles count too: a Chinese question about an English-only plan names it in Chinese.
         titles = " ".join(f"{d.title} {d.short_title_en} {d.short_title_zh} {d.issuer}" for d in data.documents.values())
         self.known_words = self._vocab | self.glossary.words() | set(tokenize(normalize_for_index(titles)))
-        self._chunk_lang = [data.documents[c.doc_id].language for c in data.chunks]
-        self._chunk_measure = [c.measure_id for c in data.chunks]
+        # Per-chunk and per-measure arrays: search ranks a whole library at once with them.
+        self._measure_ids = sorted(data.measures)
+        position = {mid: i for i, mid in enumerate(self._measure_ids)}
+        self._documents = list(data.documents.values())
+        doc_position = {d.doc_id: i for i, d in enumerate(self._documents)}
+        self._measure_order = np.arange(len(self._measure_ids))  # ties go to the smaller measure id
+        self._measure_doc = np.array([doc_position[data.measures[mid].doc_id] for mid in self._measure_ids],
+                                     dtype=np.int64)
+        self._chunk_mi = np.array([position[c.measure_id] for c in data.chunks], dtype=np.int64)
+        self._chunk_zh = np.array([data.documents[c.doc_id].language == "zh" for c in data.chunks], dtype=bool)
 
     def summary(self) -> dict:
         """What the index holds, for health checks: documents, measures, the embedder it was built with."""
@@ -144,23 +156,25 @@ class HybridRetriever:
         return QueryPlan(text, expanded, tuple(tokenize(expanded)), self.places.named(text),
                          self.places.elsewhere(text))
 
-    def dense(self, texts: list[str], n: int) -> list[list[tuple[int, float]]]:
-        """The n nearest chunks for each text (one embedding call for all of them)."""
+    def dense(self, texts: list[str], n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The n nearest chunks for each text, as (chunk indices, scores) best first (one embedding call
+        for all of them)."""
         vec = self.embedder.embed_queries(texts)
         scores, ids = self.data.faiss_index.search(np.ascontiguousarray(vec, dtype=np.float32), n)
-        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=False) if i >= 0]
+        return [(row_ids[row_ids >= 0].astype(np.int64), row_scores[row_ids >= 0].astype(np.float64))
                 for row_ids, row_scores in zip(ids, scores, strict=False)]
 
-    def lexical(self, plan: QueryPlan, n: int) -> list[tuple[int, float]]:
+    def lexical(self, plan: QueryPlan, n: int) -> tuple[np.ndarray, np.ndarray]:
         # The question's own words count twice, glossary additions once: the additions bridge
         # languages without letting a synonym list outweigh what was actually asked.
         own = tokenize(plan.text)
         tokens = [t for t in own + list(plan.tokens) if t in self._vocab]
         if not tokens:
-            return []
-        scores = np.asarray(self._bm25.get_scores(tokens))
+            return _NONE
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float64)
         order = np.argsort(-scores)[:n]
-        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+        order = order[scores[order] > 0]
+        return order.astype(np.int64), scores[order]
 
     def _place_effect(self, doc: Document, places: tuple[tuple[str, str], ...]) -> int:
         """+1 for a document of a place the question names, -1 for a district document of another
@@ -183,8 +197,7 @@ class HybridRetriever:
         # different languages, so then every chunk is ranked and the place decides.
         n = len(self.data.chunks) if plan.places else min(self.candidates, len(self.data.chunks))
         everything = len(self.data.chunks)
-        dense: list[tuple[int, float]] = []
-        other_src: list[tuple[int, float]] = []
+        dense = other_src = _NONE
         if mode == "dense":
             dense = self.dense([plan.expanded], everything)[0]
         elif mode == "hybrid" and plan.expanded != plan.text:
@@ -192,49 +205,59 @@ class HybridRetriever:
             other_src, dense = self.dense([plan.expanded, plan.text], everything)
         elif mode == "hybrid":
             dense = other_src = self.dense([plan.text], everything)[0]
-        lexical = self.lexical(plan, n) if mode in ("hybrid", "bm25") else []
+        lexical = self.lexical(plan, n) if mode in ("hybrid", "bm25") else _NONE
         # A small multilingual model scores same-language text higher whatever it says, so measures in
         # the other language never reach the top of one list. Ranking them among themselves gives the
         # best of them a fair place in the fusion: the cross-lingual list.
         query_zh = has_cjk(question)
-        other = [(i, s) for i, s in other_src if (self._chunk_lang[i] == "zh") != query_zh]
-        sources = (("dense", dense[:n]), ("bm25", lexical)) + ((("xl", other[:n]),) if mode == "hybrid" else ())
-        # Chunks -> measures: a measure takes the best rank of any of its chunks.
-        # With a place named every chunk is ranked, so this loop runs over the whole library: its keys
-        # and each document's place effect are worked out once, not per chunk or per measure.
-        views: dict[str, dict] = {}
-        chunk_measure = self._chunk_measure
-        for source, ranked in sources:
-            rank_key, score_key = f"{source}_rank", f"{source}_score"
-            rank = 0
-            for chunk_idx, score in ranked:
-                view = views.setdefault(chunk_measure[chunk_idx], {})
-                if rank_key in view:
-                    continue
-                rank += 1
-                view[rank_key] = rank
-                view[score_key] = score
-        weights = [(f"{s}_rank", w) for s, w in self.weights.items()]
-        effects: dict[str, int] = {}
-        fused: list[tuple[float, str, bool]] = []
-        for mid, view in views.items():
-            score = sum(w / (self.rrf_k + view[key]) for key, w in weights if key in view)
-            doc_id = self.data.measures[mid].doc_id
-            if not plan.places:
-                effect = 0
-            elif (effect := effects.get(doc_id)) is None:
-                effect = effects[doc_id] = self._place_effect(self.data.documents[doc_id], plan.places)
-            if mode == "hybrid":
-                score += effect * self.district_boost
-            # A place the question names decides first: "what about Xuhui?" wants Xuhui's measures.
-            fused.append((score, mid, effect > 0, effect if mode == "hybrid" else 0))
-        fused.sort(key=lambda t: (-t[3], -t[0], t[1]))
+        crossed = self._chunk_zh[other_src[0]] != query_zh
+        other = (other_src[0][crossed], other_src[1][crossed])
+        sources = [("dense", (dense[0][:n], dense[1][:n])), ("bm25", lexical)]
+        if mode == "hybrid":
+            sources.append(("xl", (other[0][:n], other[1][:n])))
+        # Chunks -> measures: a measure takes the best rank of any of its chunks. With a place named
+        # every chunk is ranked, so this runs over the whole library: in arrays, not per chunk.
+        count = len(self._measure_ids)
+        ranks: dict[str, np.ndarray] = {}
+        values: dict[str, np.ndarray] = {}
+        for source, (chunks, scores) in sources:
+            measures = self._chunk_mi[chunks]
+            _, first = np.unique(measures, return_index=True)
+            first.sort()  # positions of each measure's best chunk, in rank order
+            rank = np.zeros(count, dtype=np.int64)  # 0: not in this list
+            rank[measures[first]] = np.arange(1, len(first) + 1)
+            value = np.full(count, np.nan)
+            value[measures[first]] = scores[first]
+            ranks[source], values[source] = rank, value
+        listed = np.zeros(count, dtype=bool)
+        for rank in ranks.values():
+            listed |= rank > 0
+        pool = np.flatnonzero(listed)
+        fused_scores = np.zeros(len(pool))
+        for source, weight in self.weights.items():
+            if source in ranks:
+                r = ranks[source][pool]
+                fused_scores = np.where(r > 0, fused_scores + weight / (self.rrf_k + r), fused_scores)
+        if plan.places:
+            doc_effect = np.array([self._place_effect(d, plan.places) for d in self._documents], dtype=np.int64)
+            effect = doc_effect[self._measure_doc[pool]]
+        else:
+            effect = np.zeros(len(pool), dtype=np.int64)
+        decides = effect if mode == "hybrid" else np.zeros(len(pool), dtype=np.int64)
+        fused_scores = fused_scores + decides * self.district_boost
+        # A place the question names decides first: "what about Xuhui?" wants Xuhui's measures.
+        order = np.lexsort((self._measure_order[pool], -fused_scores, -decides))[:k]
+        top = [(float(fused_scores[i]), int(pool[i]), bool(effect[i] > 0)) for i in order]
         hits = []
-        for rank, (score, mid, boosted, _) in enumerate(fused[:k], 1):
-            m: Measure = self.data.measures[mid]
-            view = views[mid]
+        for rank, (score, mi, boosted) in enumerate(top, 1):
+            m: Measure = self.data.measures[self._measure_ids[mi]]
+
+            def got(source: str, mi: int = mi) -> tuple[int | None, float | None]:
+                r = int(ranks[source][mi]) if source in ranks else 0
+                return (r, float(values[source][mi])) if r else (None, None)
+
+            (dense_rank, dense_score), (bm25_rank, bm25_score), (_, xl_score) = got("dense"), got("bm25"), got("xl")
             hits.append(Hit(rank=rank, score=score, measure=m, document=self.data.documents[m.doc_id],
-                            dense_rank=view.get("dense_rank"), dense_score=view.get("dense_score"),
-                            bm25_rank=view.get("bm25_rank"), bm25_score=view.get("bm25_score"), boosted=boosted,
-                            xl_score=view.get("xl_score")))
+                            dense_rank=dense_rank, dense_score=dense_score, bm25_rank=bm25_rank,
+                            bm25_score=bm25_score, boosted=boosted, xl_score=xl_score))
         return hits
