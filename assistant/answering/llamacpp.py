@@ -106,6 +106,7 @@ class LlamaCppLLM:
         self.id = f"llama-cpp:{model_sha256 or self.path}"
         self._format = self._chat_formatter()
         self.prefixes: PrefixStates | None = None
+        self._origin: str | None = None  # the stored state the context begins with, as read from its file
         # Stored states and scoring write llama-cpp-python's internals; outside the tested versions
         # they are left off rather than trusted to do what they did there.
         self.internals = internals_supported()
@@ -173,8 +174,7 @@ class LlamaCppLLM:
             self._load_prefix(tokens)
             shared = shared_prefix(self._llm._input_ids.tolist(), tokens)
             if shared < self._llm.n_tokens:
-                self._llm._ctx.kv_cache_seq_rm(0, shared, -1)
-                self._llm.n_tokens = shared
+                self._cut(shared)
             self._llm.eval(tokens[shared:])
             array = (llama_cpp.llama_token * len(tokens))(*tokens)
 
@@ -184,7 +184,15 @@ class LlamaCppLLM:
                     raise BackendError(f"could not write the prefix state {path}")
 
             self.prefixes.add(tokens, write)
+            self._origin = self.prefixes.name(tokens)  # the context is now exactly the state just written
         return True
+
+    def _cut(self, n: int) -> None:
+        """Drop the context after its first n tokens."""
+        self._llm._ctx.kv_cache_seq_rm(-1, n, -1)
+        self._llm.n_tokens = n
+        if self._origin is not None and n < len(self.prefixes.tokens(self._origin) or ()):
+            self._origin = None
 
     def score(self, messages: list[Message], target: str) -> float:
         """Mean log-probability per token of `target`, the text the last message ends with, given the
@@ -213,8 +221,7 @@ class LlamaCppLLM:
                 # Keep what the context already holds of this prompt, short of the token before the
                 # target: its logits (not stored with a state) predict the target's first token.
                 keep = min(shared_prefix(self._llm._input_ids.tolist(), full), start - 1)
-                self._llm._ctx.kv_cache_seq_rm(-1, keep, -1)
-                self._llm.n_tokens = keep
+                self._cut(keep)
                 rows = []
                 for i in range(keep, end, self._llm.n_batch):
                     batch = full[i: min(end, i + self._llm.n_batch)]
@@ -236,15 +243,34 @@ class LlamaCppLLM:
         return float(np.mean(chosen - log_norm))
 
     def _load_prefix(self, tokens: list[int]) -> None:
-        """Load the stored state that covers most of `tokens`, when it beats what the context holds."""
+        """Start from the stored state that shares most of `tokens`, or from an empty context when none
+        does, whatever the context holds now. Greedy decoding gives the same reply only from the same
+        starting state: reusing what an earlier prompt left (llama.cpp's own prefix reuse) evaluates the
+        rest in other batches, and the same question then got another reply the second time."""
         if not self.prefixes:
             return
         found = self.prefixes.best(tokens)
-        if found is None:
+        if found is None or found[1] == 0:
+            self._llm._ctx.kv_cache_clear()
+            self._llm.n_tokens = 0
+            self._origin = None
             return
         name, shared, stored = found
-        if shared < shared_prefix(self._llm._input_ids.tolist(), tokens) + self.MIN_GAIN:
+        if self._origin == name and self._llm.n_tokens >= len(stored) and \
+                tuple(self._llm.input_ids[: len(stored)].tolist()) == stored:
+            # The context still begins with that state: cut it back to it rather than read the file again.
+            self._llm._ctx.kv_cache_seq_rm(-1, len(stored), -1)
+            self._llm.n_tokens = len(stored)
+            self._llm._requires_eval = True
+        elif not self._read_state(name, stored):
+            self._llm._ctx.kv_cache_clear()
+            self._llm.n_tokens = 0
+            self._origin = None
             return
+        # A state that is not all prefix of this prompt is cut back by the evaluation that follows.
+        self._origin = name if shared == len(stored) else None
+
+    def _read_state(self, name: str, stored: tuple[int, ...]) -> bool:
         import llama_cpp
 
         self._llm._ctx.kv_cache_clear()
@@ -254,14 +280,13 @@ class LlamaCppLLM:
                                                    out, len(stored), ctypes.byref(count))
         if not read or count.value != len(stored) or tuple(out[: count.value]) != stored:
             log.warning("prefix state %s did not load; evaluating the whole prompt", name)
-            self._llm._ctx.kv_cache_clear()
-            self._llm.n_tokens = 0
             self.prefixes.discard(name)
-            return
+            return False
         self.prefixes.touch(name)
         self._llm.input_ids[: len(stored)] = stored
         self._llm.n_tokens = len(stored)
         self._llm._requires_eval = True  # the logits were not restored: the tail decode refreshes them
+        return True
 
 
 class GGUFVocab:

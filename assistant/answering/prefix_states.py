@@ -85,11 +85,17 @@ class PrefixStates:
     def best(self, tokens: list[int]) -> tuple[str, int, tuple[int, ...]] | None:
         """The stored state sharing the longest prefix with `tokens`: (name, shared length, its tokens)."""
         best = None
-        for name, stored in self._tokens.items():
+        # Ties go to the smaller name: the same prompt starts from the same state whatever the order
+        # the states were stored in.
+        for name, stored in sorted(self._tokens.items()):
             n = shared_prefix(stored, tokens)
             if best is None or n > best[1]:
                 best = (name, n, stored)
         return best
+
+    def tokens(self, name: str) -> tuple[int, ...]:
+        """The tokens a stored state covers; () when it is not (or no longer) stored."""
+        return self._tokens.get(name, ())
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.kv"

@@ -82,16 +82,22 @@ def register(sub, common) -> None:
                                                       "match: the health check; library: a generated library at scale; "
                                                       "server: the shared model server; loadtest: the deployment; "
                                                       "publish: from a new document to answers about it")
-    p.add_argument("what", choices=["search", "answer", "match", "library", "server", "loadtest", "publish"],
+    p.add_argument("what", choices=["search", "answer", "http", "match", "library", "server", "loadtest", "publish"],
                    help="server: the shared model server with 1, 2, 4 slots against the in-process model; "
-                        "loadtest: PostgreSQL, the model server, two replicas and nginx, one replica killed")
+                        "loadtest: PostgreSQL, the model server, two replicas and nginx, one replica killed; "
+                        "http: the evaluation set through POST /api/ask and the SSE stream of a real jxa serve, "
+                        "with the plain baseline pipeline on the same questions")
     p.add_argument("--documents", type=int, default=500, help="generated documents (library bench)")
     p.add_argument("--measures", type=int, default=20, help="measures per generated document (library bench)")
     p.add_argument("--keep", type=Path, help="build the library bench here and keep it (default: a temporary folder)")
     p.add_argument("--file", type=Path, help="publish bench: the document to publish (in a copy of the library)")
     p.add_argument("--question", action="append", default=[], help="publish bench: a question about it (repeat)")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--n", type=int, default=6, help="questions per language (answer bench); questions (server)")
+    p.add_argument("--n", type=int, default=None,
+                   help="questions per language (answer bench, default 6); questions (server, default 8; http, "
+                        "default: the whole main set)")
+    p.add_argument("--split", choices=["calibration", "test"], help="http bench: only this split's questions")
+    p.add_argument("--no-baseline", action="store_true", help="http bench: leave the baseline pipeline out")
     p.add_argument("--profiles", type=Path, default=Path("eval/profiles.jsonl"), help="profiles (match bench)")
     p.add_argument("--kiosks", type=int, default=10, help="simulated kiosks (loadtest)")
     p.add_argument("--questions", type=int, default=100, help="questions in all (loadtest)")
@@ -340,11 +346,23 @@ def cmd_bench(args, settings) -> int:
         print(json.dumps(result, ensure_ascii=False, indent=1))
         return 0
 
+    if args.what == "http":
+        from . import http_bench
+
+        items = http_bench.bench_items(Path("eval/questions.jsonl"), args.n, args.split)
+        bar = progress_bar("questions")
+        result = http_bench.run(settings, items, baseline=not args.no_baseline, progress=bar)
+        bar.close()
+        summary = result.summary()
+        print(http_bench.format_summary(summary))
+        print(json.dumps(summary, ensure_ascii=False, indent=1))
+        return 0 if not summary["streamed_differs"] else 1
+
     if args.what in ("server", "loadtest"):
         from . import scaleout
 
         if args.what == "server":
-            scaleout.bench_server(settings, n=args.n)
+            scaleout.bench_server(settings, n=args.n or 8)
         else:
             result = scaleout.load_test(settings, kiosks=args.kiosks, questions=args.questions,
                                         budget_s=args.budget_s)
@@ -380,6 +398,7 @@ def cmd_bench(args, settings) -> int:
     t = time.perf_counter()
     computed = assistant.warm()
     stored = llm.prefixes if isinstance(llm, PrefixStateStore) else None
+    args.n = args.n or 6
     en = _bench_questions(Path("eval/questions.jsonl"), args.n, 0, answerable=True)
     zh = _bench_questions(Path("eval/questions.jsonl"), 0, args.n, answerable=True)
     assistant.ask(en[-1])  # llama.cpp now holds the system prompt, as it does after any first question
