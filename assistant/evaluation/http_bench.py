@@ -139,7 +139,7 @@ def run(settings: Settings, items: list[EvalItem], *, baseline: bool = True, pro
     import httpx
 
     from ..serving.postgres import free_port
-    from .scaleout import _wait_http
+    from .scaleout import wait_http
 
     result = HttpBench()
     with tempfile.TemporaryDirectory(prefix="jxa-http-bench-") as tmp:
@@ -147,7 +147,7 @@ def run(settings: Settings, items: list[EvalItem], *, baseline: bool = True, pro
         port = free_port()
         proc = _serve(settings, work, port)
         try:
-            _wait_http(f"http://127.0.0.1:{port}/readyz", 300, proc)
+            wait_http(f"http://127.0.0.1:{port}/readyz", 300, proc)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=httpx.Timeout(600, connect=5)) as client:
                 for n, item in enumerate(items, 1):
                     if n % 2:

@@ -198,7 +198,7 @@ class Kiosk:
     failed: list[str] = field(default_factory=list)
 
 
-def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
+def wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout_s
@@ -258,7 +258,7 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
                                           stderr=subprocess.STDOUT, cwd=ROOT))
             log.close()
         for port, proc in zip(ports, procs, strict=True):
-            _wait_http(f"http://127.0.0.1:{port}/readyz", 240, proc)
+            wait_http(f"http://127.0.0.1:{port}/readyz", 240, proc)
         listen = free_port()
         conf = render_nginx(ROOT / "deploy" / "nginx.conf", listen=listen, replicas=ports, folder=work)
         nginx_log = open(work / "nginx.log", "wb")
@@ -266,7 +266,7 @@ def load_test(settings: Settings, *, kiosks: int = 10, questions: int = 100, kil
                                       stdout=nginx_log, stderr=subprocess.STDOUT))
         nginx_log.close()
         base = f"http://127.0.0.1:{listen}"
-        _wait_http(f"{base}/readyz", 30, procs[-1])
+        wait_http(f"{base}/readyz", 30, procs[-1])
         print(f"up: PostgreSQL :{pg.port}, model server :{model.port}, replicas :{ports[0]} :{ports[1]}, "
               f"nginx :{listen}; {kiosks} kiosks, {len(pool)} questions", flush=True)
 
