@@ -21,12 +21,14 @@ class Detail:
     stated: re.Pattern  # a text states one
 
 
+#: numbers as English writes them in a period ("within three months")
+SPELLED_NUMBERS = "one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|sixty|ninety"
+
 _DATES = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|\d{1,2}\s*月|[一二三四五六七八九十]+月|年底|年内|年前|季度|上半年|"
                     r"下半年|每年|每季|每月|\b(?:january|february|march|april|june|july|august|september|"
                     r"october|november|december|quarter|annual(?:ly)?|yearly|every year|by the end of)\b|"
                     # a period counted from an event: "within three months after the exhibition", "30日内"
-                    r"\bwithin (?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|sixty|ninety)"
-                    r"(?:[ -]\w+)? (?:days?|weeks?|months?|years?)\b|"
+                    rf"\bwithin (?:\d+|a|an|{SPELLED_NUMBERS})(?:[ -]\w+)? (?:days?|weeks?|months?|years?)\b|"
                     r"[\d一二三四五六七八九十两]+个?(?:工作日|自然日|日|天|周|个月|年)(?:内|以内|之内)", re.I)
 
 DETAILS = (

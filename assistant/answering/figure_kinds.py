@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ..corpus.clean import folded
-from .details import DETAILS, asked_detail
+from .details import DETAILS, SPELLED_NUMBERS, asked_detail
 from .facts import figures, strip_markers
 from .gate import QUANTITY_QUESTION
 
@@ -23,8 +23,8 @@ _UNITS = {
     "area": re.compile(rf"{_NUMBER}\s*(?:平方米|平方公里|平米|㎡|亩|公顷)|\d[\d,.]*\s*(?:million |thousand )?"
                        r"(?:square (?:met(?:er|re)s?|kilomet(?:er|re)s?)|sq\.? ?m\b|m2\b|hectares?)", re.I),
     "period": re.compile(r"\d+\s*(?:个)?(?:年|个月|月|天|日|周|工作日)|[一二两三四五六七八九十]+\s*(?:个)?(?:年|月|天|日|周|工作日)|"
-                         r"(?<!\d)(?:19|20)\d\d(?!\d)|\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|"
-                         r"thirty|sixty|ninety)[\s-]*(?:working |calendar )?(?:days?|weeks?|months?|years?)\b|年底|年内|"
+                         rf"(?<!\d)(?:19|20)\d\d(?!\d)|\b(?:\d+|{SPELLED_NUMBERS})[\s-]*(?:working |calendar )?"
+                         r"(?:days?|weeks?|months?|years?)\b|年底|年内|"
                          r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\s+\d"
                          r"|\b\d{1,2}\s+(?:january|february|march|april|may|june|july|august|september|october|november|"
                          r"december)\b|\bin (?:january|february|march|april|may|june|july|august|september|october|"

@@ -88,7 +88,8 @@ class LlamaCppLLM:
     a stored prefix state (see PrefixStates, filled by `warm`) can stand in for most of the prompt.
     """
 
-    #: a stored prefix is worth loading only when it saves at least this many tokens of evaluation
+    #: the model server's scoring route (prompt_logprobs) loads a cached state only when it saves at
+    #: least this many tokens over what its context holds
     MIN_GAIN = 32
 
     def __init__(self, model_path, *, n_ctx: int = 4096, n_threads: int = 2, model_sha256: str = "",
@@ -191,8 +192,13 @@ class LlamaCppLLM:
         """Drop the context after its first n tokens."""
         self._llm._ctx.kv_cache_seq_rm(-1, n, -1)
         self._llm.n_tokens = n
-        if self._origin is not None and n < len(self.prefixes.tokens(self._origin) or ()):
+        if self._origin is not None and n < len(self.prefixes.tokens(self._origin)):
             self._origin = None
+
+    def _start_empty(self) -> None:
+        self._llm._ctx.kv_cache_clear()
+        self._llm.n_tokens = 0
+        self._origin = None
 
     def score(self, messages: list[Message], target: str) -> float:
         """Mean log-probability per token of `target`, the text the last message ends with, given the
@@ -251,21 +257,16 @@ class LlamaCppLLM:
             return
         found = self.prefixes.best(tokens)
         if found is None or found[1] == 0:
-            self._llm._ctx.kv_cache_clear()
-            self._llm.n_tokens = 0
-            self._origin = None
+            self._start_empty()
             return
         name, shared, stored = found
         if self._origin == name and self._llm.n_tokens >= len(stored) and \
                 tuple(self._llm.input_ids[: len(stored)].tolist()) == stored:
             # The context still begins with that state: cut it back to it rather than read the file again.
-            self._llm._ctx.kv_cache_seq_rm(-1, len(stored), -1)
-            self._llm.n_tokens = len(stored)
+            self._cut(len(stored))
             self._llm._requires_eval = True
         elif not self._read_state(name, stored):
-            self._llm._ctx.kv_cache_clear()
-            self._llm.n_tokens = 0
-            self._origin = None
+            self._start_empty()
             return
         # A state that is not all prefix of this prompt is cut back by the evaluation that follows.
         self._origin = name if shared == len(stored) else None

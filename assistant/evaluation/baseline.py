@@ -59,6 +59,14 @@ def paragraphs(seeds_dir: Path, catalog: dict[str, str], measures) -> list[Parag
 
 
 class PlainPipeline:
+    @classmethod
+    def for_library(cls, settings, measures, embedder) -> PlainPipeline:
+        """The baseline over the library's raw files, its vectors cached under the evaluation's cache."""
+        from ..corpus.catalog import load_catalog
+
+        catalog = {file: e.doc_id for file, e in load_catalog(settings.seeds_dir).items()}
+        return cls(paragraphs(settings.seeds_dir, catalog, list(measures)), embedder, settings.cache_dir / "eval")
+
     def __init__(self, paragraphs: list[Paragraph], embedder, cache_dir: Path, k: int = 5):
         self.paragraphs = paragraphs
         self.embedder = embedder

@@ -167,12 +167,9 @@ def cmd_eval(args, settings) -> int:
     server_run = _eval_through_server(items, assistant, judge, settings, prod_rows, cache) if args.llm_server else None
     base_rows: list[dict] = []
     if not args.no_baseline:
-        from ..corpus.catalog import load_catalog
-        from .baseline import PlainPipeline, paragraphs
+        from .baseline import PlainPipeline
 
-        catalog = {file: e.doc_id for file, e in load_catalog(settings.seeds_dir).items()}
-        plain = PlainPipeline(paragraphs(settings.seeds_dir, catalog, list(data.measures.values())), embedder,
-                              settings.cache_dir / "eval")
+        plain = PlainPipeline.for_library(settings, data.measures.values(), embedder)
         bar = progress_bar("baseline")
         base_rows = run_baseline(items, assistant, plain, judge, cache, bar)
         bar.close()
@@ -398,11 +395,11 @@ def cmd_bench(args, settings) -> int:
     t = time.perf_counter()
     computed = assistant.warm()
     stored = llm.prefixes if isinstance(llm, PrefixStateStore) else None
-    args.n = args.n or 6
-    en = _bench_questions(Path("eval/questions.jsonl"), args.n, 0, answerable=True)
-    zh = _bench_questions(Path("eval/questions.jsonl"), 0, args.n, answerable=True)
+    n = args.n or 6
+    en = _bench_questions(Path("eval/questions.jsonl"), n, 0, answerable=True)
+    zh = _bench_questions(Path("eval/questions.jsonl"), 0, n, answerable=True)
     assistant.ask(en[-1])  # llama.cpp now holds the system prompt, as it does after any first question
-    print(f"answer latency, {args.n} questions per language, model {llm.id}")
+    print(f"answer latency, {n} questions per language, model {llm.id}")
     if stored is None:
         print("  (this backend keeps no prefix states: one run only)")
         runs = {"": _bench_run(assistant, en, zh)}

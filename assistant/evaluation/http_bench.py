@@ -177,16 +177,12 @@ def run(settings: Settings, items: list[EvalItem], *, baseline: bool = True, pro
 
 def _baseline(settings: Settings, items: list[EvalItem], result: HttpBench) -> None:
     from ..answering.assistant import Assistant
-    from ..corpus.catalog import load_catalog
     from ..retrieval.embedders import get_embedder
-    from .baseline import PlainPipeline, paragraphs
+    from .baseline import PlainPipeline
 
     embedder = get_embedder(settings.embedder)
     assistant = Assistant.from_settings(settings, embedder=embedder)
-    data = assistant.retriever.data
-    catalog = {file: e.doc_id for file, e in load_catalog(settings.seeds_dir).items()}
-    plain = PlainPipeline(paragraphs(settings.seeds_dir, catalog, list(data.measures.values())), embedder,
-                          settings.cache_dir / "eval")
+    plain = PlainPipeline.for_library(settings, assistant.retriever.data.measures.values(), embedder)
     llm = assistant.llm
     for item in items:
         question = item.question if not item.history else f"{item.history[-1][0]}\n{item.question}"

@@ -138,7 +138,6 @@ class HybridRetriever:
         position = {mid: i for i, mid in enumerate(self._measure_ids)}
         self._documents = list(data.documents.values())
         doc_position = {d.doc_id: i for i, d in enumerate(self._documents)}
-        self._measure_order = np.arange(len(self._measure_ids))  # ties go to the smaller measure id
         self._measure_doc = np.array([doc_position[data.measures[mid].doc_id] for mid in self._measure_ids],
                                      dtype=np.int64)
         self._chunk_mi = np.array([position[c.measure_id] for c in data.chunks], dtype=np.int64)
@@ -245,8 +244,9 @@ class HybridRetriever:
             effect = np.zeros(len(pool), dtype=np.int64)
         decides = effect if mode == "hybrid" else np.zeros(len(pool), dtype=np.int64)
         fused_scores = fused_scores + decides * self.district_boost
-        # A place the question names decides first: "what about Xuhui?" wants Xuhui's measures.
-        order = np.lexsort((self._measure_order[pool], -fused_scores, -decides))[:k]
+        # A place the question names decides first: "what about Xuhui?" wants Xuhui's measures. Ties go
+        # to the smaller measure id, which is the smaller index (the ids are sorted).
+        order = np.lexsort((pool, -fused_scores, -decides))[:k]
         top = [(float(fused_scores[i]), int(pool[i]), bool(effect[i] > 0)) for i in order]
         hits = []
         for rank, (score, mi, boosted) in enumerate(top, 1):
