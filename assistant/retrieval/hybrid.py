@@ -244,7 +244,7 @@ class HybridRetriever:
             effect = np.zeros(len(pool), dtype=np.int64)
         decides = effect if mode == "hybrid" else np.zeros(len(pool), dtype=np.int64)
         fused_scores = fused_scores + decides * self.district_boost
-        # A place the question names decides first: "what about Xuhui?" wants Xuhui's measures. Ties go
+        # A place the question names decides first: "and in that district?" wants its measures. Ties go
         # to the smaller measure id, which is the smaller index (the ids are sorted).
         order = np.lexsort((pool, -fused_scores, -decides))[:k]
         top = [(float(fused_scores[i]), int(pool[i]), bool(effect[i] > 0)) for i in order]
