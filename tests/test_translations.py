@@ -161,6 +161,14 @@ def test_the_model_speaking_of_its_task_is_no_translation():
     assert not translation_flaw("优化服务。", "Optimise services.", "en")
 
 
+def test_a_translation_may_not_add_a_duty_or_a_cost_its_source_does_not_state():
+    assert "obligation" in translation_flaw("打造市场监管数字化体系。", "We need to create a digital market supervision system.",
+                                            "en")
+    assert "cost" in translation_flaw("优化展会服务。", "Exhibition services are free of charge.", "en")
+    assert not translation_flaw("企业须提交申请材料。", "Enterprises must submit application materials.", "en")
+    assert not translation_flaw("提前公开各部门年度行政检查计划。", "Publish departments' annual inspection plans early.", "en")
+
+
 def test_half_a_word_glued_to_chinese_is_left_untranslated_but_an_abbreviation_is_not():
     from assistant.answering.paths.translate import translation_flaw
 
@@ -243,6 +251,21 @@ def test_a_measure_whose_translations_all_failed_is_quoted_in_the_original_witho
     fake_assistant.llm.script = _failing_answers
     answer = fake_assistant.ask(XUHUI_IP_EN)
     assert answer.outcome is Outcome.ORIGINAL_QUOTE and has_cjk(answer.answer)
+    assert _translation_calls(fake_assistant.llm) == 0
+
+
+def test_when_the_answering_sentences_have_no_kept_translation_they_are_quoted_in_the_original(fake_assistant,
+                                                                                            gate_open):
+    """Not a translated neighbour that answers something else."""
+    _store_all(fake_assistant)
+    fake_assistant.llm.script = _failing_answers
+    first = fake_assistant.ask(XUHUI_IP_EN)
+    chosen = first.citations[0].quoted
+    assert first.outcome is Outcome.TRANSLATED_QUOTE and chosen
+    _store_all(fake_assistant, text=lambda source, language: None if source in chosen else _rendering(source, language))
+    answer = fake_assistant.ask(XUHUI_IP_EN)
+    assert answer.outcome is Outcome.ORIGINAL_QUOTE and answer.citations[0].quoted == chosen
+    assert "Stored rendering" not in answer.answer and all(s in answer.answer for s in chosen)
     assert _translation_calls(fake_assistant.llm) == 0
 
 
@@ -329,6 +352,25 @@ def test_every_seed_sentence_has_a_checked_translation(monkeypatch, capsys):
     assert main(["translations", "check", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["problems"] == [] and report["kept"] >= report["sentences"] // 2
+
+
+def test_a_translation_is_aligned_with_its_own_source_and_not_with_another_measures(monkeypatch):
+    """The alignment check of stored translations, with the real embedder over the seed library: each
+    kept translation passes against its own sentence, and fails against a sentence of another document."""
+    from assistant.answering.assistant import Assistant
+    from assistant.answering.paths.translate import alignment_flaw
+    from assistant.config import Settings
+
+    monkeypatch.setenv("JXA_SEEDS_DIR", str(ROOT / "seeds"))
+    assistant = Assistant.from_settings(Settings())
+    data = assistant.retriever.data
+    doc_of = {s: m.doc_id for m in data.measures.values() for s in measure_sentences(m.text)}
+    kept = [e for e in assistant.translations.entries.values() if e.text and e.language == "en" and e.source in doc_of]
+    pairs = [(a, b) for a, b in zip(kept[::7], kept[3::7], strict=False) if doc_of[a.source] != doc_of[b.source]][:12]
+    assert len(pairs) >= 8
+    for a, b in pairs:
+        assert alignment_flaw(assistant.services, a.source, a.text) == ""
+        assert alignment_flaw(assistant.services, a.source, b.text) == "not aligned with its source"
 
 
 @pytest.mark.model

@@ -36,8 +36,8 @@ FIRST_PERSON = re.compile(r"(?<![A-Za-z])(?:[Ww]e|[Oo]urs?|us|[Ww]e'(?:ll|re|ve)
 STANCES: dict[str, tuple[str, str]] = {
     "obligation": (
         r"\bmust\b|\brequired\b|\brequires?\b|\bmandatory\b|\bcompulsory\b|\bobliged\b|\bhave to\b|\bhas to\b"
-        r"|\bneeds? to\b|必须|务必|(?<![无毋必])须|需要提供|需提交|需要提交|强制|应当",
-        r"\bmust\b|\brequired?\b|\bmandatory\b|\bcompulsory\b|\bobligat|(?<!we )\bshall not\b|\bmay not\b"
+        r"|\bneeds? to\b|\bshould\b|必须|务必|(?<![无毋必])须|需要提供|需提交|需要提交|强制|应当|应该",
+        r"\bmust\b|\brequired?\b|\bmandatory\b|\bcompulsory\b|\bobligat|(?<!we )\bshall not\b|\bmay not\b|\bshould\b"
         r"|必须|须|应当|强制|不得|原则上应"),
     "condition": (
         r"\bonly\b|\bbefore (?:they|it|you|he|she|the \w+) can\b|\bto (?:qualify|count as)\b|\bunless\b"
@@ -59,11 +59,11 @@ STANCES: dict[str, tuple[str, str]] = {
         r"|\bwithin (?:a|an|one|two|three|\d+) (?:hours?|days?|weeks?|months?|working days?)\b|\bon the same day\b"
         r"|每天|每日|每周|每月|每季度|每年|当天|当日|(?:小时|工作日|天|日|周)内",
         r"\bevery (?:day|week|month|quarter|year)\b|\bannual|\beach year\b|\ba year\b|\bper year\b|\bwithin\b"
-        r"|每天|每日|每周|每月|每季度|每年|日内|天内|小时内|工作日"),
+        r"|每天|每日|每周|每月|每季度|每年|年度|日内|天内|小时内|工作日"),
     "absolute": (
         r"\bguarantee[sd]?\b|\balways\b|\bnever\b|\bno exceptions?\b|\bwithout any\b|\bat all\b|\bevery (?:permit|problem|data)"
         r"|保证|一律|永远|任何|统一下调|统一由",
-        r"\bguarantee|\bensure|\balways\b|\bnever\b|\ball\b|保证|确保|一律|全部|任何|均|统一"),
+        r"\bguarantee|\bensure|\balways\b|\bnever\b|\ball\b|保证|确保|担保|保障|一律|全部|任何|均|统一"),
 }
 STANCE_CLAIM = {k: re.compile(c, re.I) for k, (c, _) in STANCES.items()}
 STANCE_MEASURE = {k: re.compile(m, re.I) for k, (_, m) in STANCES.items()}

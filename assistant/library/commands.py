@@ -89,7 +89,7 @@ def cmd_docs_add(args, settings) -> int:
 def _translate(settings, only: str | None = None, limit: int | None = None) -> int:
     """Translate the library's sentences the store lacks (those of document `only`, when given)."""
     from ..answering.assistant import Assistant
-    from ..answering.paths.translate import translate, translation_flaw
+    from ..answering.paths.translate import translate
     from ..errors import BackendError
     from ..progress import progress_bar
 
@@ -101,9 +101,10 @@ def _translate(settings, only: str | None = None, limit: int | None = None) -> i
     store = Translations.load(settings.seeds_dir)
     bar = progress_bar("translating")
     try:
-        report = translate_library(store, sentences, lambda text, lang: translate(assistant.services, text, lang),
+        report = translate_library(store, sentences, lambda text, lang: _aligned(assistant, text, translate(
+                                       assistant.services, text, lang)),
                                    assistant.llm.id, limit=limit if only is None else None, progress=bar,
-                                   prune=only is None, flaw=translation_flaw)
+                                   prune=only is None, flaw=_flaw(assistant))
     except BackendError as exc:
         bar.close()
         print(f"translations: the model failed ({exc}); what was made is saved in {store.path}; run "
@@ -124,14 +125,30 @@ def cmd_translations_build(args, settings) -> int:
     return _translate(settings, limit=args.limit)
 
 
-def cmd_translations_check(args, settings) -> int:
-    from ..answering.paths.translate import translation_flaw
-    from ..retrieval.build import parse_seeds
+def _aligned(assistant, source: str, out: str | None) -> str | None:
+    """The translation made, or None when it is not aligned with its source."""
+    from ..answering.paths.translate import alignment_flaw
 
-    library = parse_seeds(settings.seeds_dir)
-    sentences = library_sentences([p.document for p in library], [m for p in library for m in p.measures])
+    return None if out is None or alignment_flaw(assistant.services, source, out) else out
+
+
+def _flaw(assistant):
+    """What is wrong with a stored translation: the checks of one made now, and its alignment with its
+    source (which needs the index's embedder)."""
+    from ..answering.paths.translate import alignment_flaw, translation_flaw
+
+    return lambda source, text, language: (translation_flaw(source, text, language)
+                                           or alignment_flaw(assistant.services, source, text))
+
+
+def cmd_translations_check(args, settings) -> int:
+    from ..answering.assistant import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    data = assistant.retriever.data
+    sentences = library_sentences(data.documents.values(), data.measures.values())
     store = Translations.load(settings.seeds_dir)
-    problems, kept = check_library(store, sentences, translation_flaw)
+    problems, kept = check_library(store, sentences, _flaw(assistant))
     if args.json:
         print(json.dumps({"sentences": len(sentences), "kept": kept,
                           "problems": [{"source": p.source, "language": p.language, "problem": p.problem}

@@ -76,6 +76,17 @@ class SentenceTable:
         own = sims[:, cited].max(axis=1)
         return bool(np.all((own >= floor) & (sims.max(axis=1) - own <= margin)))
 
+    def measures_with(self, sentence: str) -> list[str]:
+        """The measures one of whose sentences is `sentence` (as split for this table), in any language."""
+        wanted = sentence.strip()
+        out: dict[str, None] = {}
+        for language in sorted({d.language for d in self.documents.values()}):
+            self._table(language)
+            for owner, text in zip(self._tables[language][1], self._texts[language], strict=True):
+                if text.strip() == wanted:
+                    out[owner] = None
+        return list(out)
+
     def closest(self, claim: str, mid: str) -> tuple[str, float] | None:
         """The sentence of measure `mid` closest to the claim (as a whole), and their similarity."""
         if mid not in self.measures:

@@ -41,7 +41,7 @@ def quote(services: Services, turn: Turn, error: str = "", figure: FigureKind | 
     language = turn.language
     sentences = measure_sentences(best.measure.text)
     closeness = services.sentences.similarities(turn.query, best.measure.measure_id)
-    chosen = answering(sentences, turn.plan_tokens, closeness, services.count, figure=figure)
+    chosen, lead = answering_lead(sentences, turn.plan_tokens, closeness, services.count, figure=figure)
     text = _joined(sentences, chosen, best.measure.text)
     if figure and not figure.stated(text):
         answer = refusal(services, turn, "amount_not_stated", Outcome.FIGURE_REFUSAL)
@@ -52,7 +52,7 @@ def quote(services: Services, turn: Turn, error: str = "", figure: FigureKind | 
     name = label(best, language)
     translated = None
     if not error and best.document.language != language:
-        found = stored_translation(services, sentences, turn.plan_tokens, closeness, language, figure)
+        found = stored_translation(services, sentences, chosen, lead, language)
         if found is not None:
             # A figure question's quote must keep its figure: the original, if the sentences with a
             # kept translation lost it.
@@ -90,9 +90,15 @@ def answering(sentences: list[str], plan_tokens: set[str], closeness: list[float
     as many of its words as the one sharing most (the closest in meaning first among equals; for a
     figure question, those stating a figure of the kind asked first), at most QUOTE_SENTENCES within QUOTE_TOKENS. Not
     the measure's opening, and not the measure copied out."""
+    return answering_lead(sentences, plan_tokens, closeness, count, among, figure)[0]
+
+
+def answering_lead(sentences: list[str], plan_tokens: set[str], closeness: list[float], count,
+                   among: set[int] | None = None, figure: FigureKind | None = None) -> tuple[list[int], int]:
+    """`answering`'s positions, and the one of them that answers best (-1 when there is none)."""
     candidates = [i for i in range(len(sentences)) if among is None or i in among]
     if not candidates:
-        return []
+        return [], -1
     close = closeness if len(closeness) == len(sentences) else [0.0] * len(sentences)
     shared = {i: len(set(tokenize(to_simplified(sentences[i].lower()))) & plan_tokens) for i in candidates}
     ranked = sorted(candidates, key=lambda i: (shared[i], close[i]), reverse=True)
@@ -106,7 +112,7 @@ def answering(sentences: list[str], plan_tokens: set[str], closeness: list[float
         if used + cost <= QUOTE_TOKENS:
             keep.append(i)
             used += cost
-    return sorted(keep)
+    return sorted(keep), keep[0]
 
 
 def _joined(sentences: list[str], chosen: list[int], fallback: str) -> str:
@@ -123,18 +129,20 @@ class StoredQuote:
     quoted: tuple[str, ...] = ()  # those sentences, one by one
 
 
-def stored_translation(services: Services, sentences: list[str], plan_tokens: set[str], closeness: list[float],
-                       language: str, figure: FigureKind | None = None) -> StoredQuote | None:
-    """The measure's sentences that answer the question, among those with a kept translation made at
-    ingestion, in translation; None when the library holds no translation of some sentence of it
-    (added with `--no-translate`, or stored only in part)."""
+def stored_translation(services: Services, sentences: list[str], chosen: list[int], lead: int,
+                       language: str) -> StoredQuote | None:
+    """The chosen sentences of the measure in their translations made at ingestion; None when the library
+    holds no translation of some sentence of it (added with `--no-translate`, or stored only in part).
+    When the sentence that answers best has none kept, the chosen ones are quoted in the original: a
+    translated neighbour would answer something else. Another chosen sentence without one is left out."""
     entries = [stored(services, s, language) for s in sentences]
     if not entries or any(e is None for e in entries):
         return None
-    among = {i for i, e in enumerate(entries) if e.text}
-    if not among:
-        return StoredQuote(" ".join(sentences), None)
-    keep = answering(sentences, plan_tokens, closeness, services.count, among, figure)
+    if not chosen or not entries[lead].text:
+        source_joiner = "" if language == "en" else " "
+        return StoredQuote(source_joiner.join(sentences[i] for i in chosen) or " ".join(sentences), None,
+                           tuple(sentences[i] for i in chosen))
+    keep = [i for i in chosen if entries[i].text]
     joiner = "" if language == "zh" else " "
     source_joiner = "" if language == "en" else " "
     return StoredQuote(source_joiner.join(sentences[i] for i in keep), joiner.join(entries[i].text for i in keep),

@@ -15,10 +15,12 @@ from dataclasses import replace
 from ...corpus.clean import has_cjk, strip_pinyin, to_simplified
 from ...errors import BackendError
 from ...library.translations import StoredTranslation
+from ..claims import stances
 from ..facts import digit_numbers, numbers, strip_markers
 from ..language import detect_language
 from ..prompting import NOT_COVERED
 from ..turn import Services
+from ..verify import ALIGN_FLOOR
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,11 @@ def translation_flaw(source: str, out: str, language: str, canary: str = "") -> 
         return "not a translation"
     if detect_language(out) != language:
         return "not in the target language"
+    # A duty, condition, cost or absolute the source does not state ("we need to" for a plan's aim) would
+    # be shown as the measure's own words.
+    added = stances(out, source)
+    if added:
+        return f"adds a{'n' if added[0][0][0] in 'aeiou' else ''} {added[0][0]} ('{added[0][1]}')"
     # Every figure it states must be the source's, and every figure the source writes in digits
     # must be in it. Small Chinese numerals in set phrases ("一批", "两个") may appear or vanish.
     if not digit_numbers(source) <= numbers(out):
@@ -99,6 +106,19 @@ def translation_flaw(source: str, out: str, language: str, canary: str = "") -> 
     added = numbers(out) - numbers(source)
     if any(v > 10 or v in digit_numbers(out) for v in added):
         return "a figure not in the source"
+    return ""
+
+
+def alignment_flaw(services: Services, source: str, out: str) -> str:
+    """"not aligned with its source" when the translation of a measure sentence is not as close to that
+    measure as a generated sentence must be to the measure it cites (verify.ALIGN_FLOOR, and no other
+    measure's sentence clearly closer: retrieval/sentences.py): it is shown as the measure's words, so
+    it is held to what the verifier asks of a sentence: a slogan rendered word by word into something
+    else fails it. "" for a sentence the library does not hold. Applied to the translations stored at
+    ingestion (`jxa translations build | check`), where every one is made and checked once."""
+    mids = services.sentences.measures_with(source)
+    if mids and not services.sentences.aligned(out, mids, floor=ALIGN_FLOOR):
+        return "not aligned with its source"
     return ""
 
 
