@@ -260,3 +260,12 @@ def test_a_word_ending_in_ju_is_not_always_a_bureau():
     assert A.names("重点实施产业链的整体布局。", measure) == []
     assert [f.kind for f in A.names("由区城管局统一发放。", measure)] == ["name"]
     assert A.names("区财政局负责发放。", measure) == []
+
+
+def test_a_chinese_name_caught_with_the_words_before_it_is_the_measures_name():
+    text = "完善公共法律服务中心功能。"
+    measure = A.MeasureText("zh", text, "", text, places=("徐汇区",))
+    assert A.names("徐汇将完善公共法律服务中心功能。", measure) == []
+    # The words before the name must end in a function word or a verb: a place glued on is a new body.
+    assert [f.kind for f in A.names("徐汇区司法局负责。", measure)] == ["name"]
+    assert [f.kind for f in A.names("徐汇将完善区人民法院功能。", measure)] == ["name"]

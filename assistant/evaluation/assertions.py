@@ -165,7 +165,7 @@ def names(text: str, measure: MeasureText) -> list[Finding]:
         if crossed:
             if not any(h in pool for h in _ZH_HEAD_EN[suffix]):
                 out.append(Finding("name", f"'{name}': the measure names no such body"))
-        elif not _core_in(name, pool, measure.places):
+        elif not _core_in(name, pool, measure.places) and not _named_after_words(name, suffix, pool, measure.places):
             out.append(Finding("name", f"'{name}' is not named in the measure"))
     if not crossed:
         for q in _QUOTED.findall(text):
@@ -187,6 +187,22 @@ def _contiguous(phrase: str, pool: str) -> bool:
     pool_words = tokenize(pool)
     n = len(words)
     return any(pool_words[i:i + n] == words for i in range(len(pool_words) - n + 1))
+
+
+# What may stand just before a Chinese name inside a longer run: a function word or a policy verb
+# ("徐汇将完善公共法律服务中心" names 公共法律服务中心).
+_BEFORE_NAME = re.compile(r"(?:[将是由在向和与及的对为把被从到经要会可能并或、]|完善|建设|建立|设立|依托|打造|推进|发挥|加强|支持"
+                          r"|鼓励|组建|开设|提升|优化|深化|做优|成立|通过|联合|会同|牵头)$")
+
+
+def _named_after_words(name: str, head: str, pool: str, places: tuple[str, ...]) -> bool:
+    """A name caught with the words before it: the longest tail that the measure names (the head and
+    at least two characters), when what precedes it ends in a function word or a verb."""
+    for start in range(1, len(name) - len(head) - 1):
+        tail = name[start:]
+        if _BEFORE_NAME.search(name[:start]) and _core_in(tail, pool, places):
+            return True
+    return False
 
 
 def _core_in(name: str, pool: str, places: tuple[str, ...]) -> bool:
