@@ -269,3 +269,13 @@ def test_a_chinese_name_caught_with_the_words_before_it_is_the_measures_name():
     # The words before the name must end in a function word or a verb: a place glued on is a new body.
     assert [f.kind for f in A.names("徐汇区司法局负责。", measure)] == ["name"]
     assert [f.kind for f in A.names("徐汇将完善区人民法院功能。", measure)] == ["name"]
+
+
+def test_a_sentence_in_the_other_language_is_empty_only_when_it_says_nothing_the_asker_did_not():
+    text = "We shall strengthen the regular inspection of intellectual property agencies."
+    measure = A.MeasureText("en", text.lower(), "", text)
+    question = "静安区对知识产权代理机构有什么监管？"
+    # No word of it is the measure's as written, yet it tells the asker something: not empty.
+    assert not A.says_nothing("该方案将加强对知识产权代理机构的定期检查。", measure, question)
+    assert A.says_nothing("静安区对知识产权代理机构有以下监管：", measure, question)
+    assert A.says_nothing("静安区对知识产权代理机构有监管。", measure, question)

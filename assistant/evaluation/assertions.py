@@ -288,8 +288,11 @@ def informative_words(text: str, measure: MeasureText, question: str = "") -> li
     places = {t for p in measure.places for t in tokenize(p)}
     own = set(tokenize(spelling(measure.text)))
     words = [w for w in tokenize(spelling(norm)) if w not in STOP_EN and w not in STOP_ZH]
+    # Across languages no word is the measure's as written: whether the sentence says what the measure
+    # does is the alignment's to judge (Judge.assess); here only what the asker did not say counts.
+    crossed = claim_language(text) != measure.language
     return [w for w in dict.fromkeys(words) if w not in question_tokens and w not in frame and w not in places
-            and (w in own or (_CJK_RUN.fullmatch(w) and w in measure.text))]
+            and (crossed or w in own or (_CJK_RUN.fullmatch(w) and w in measure.text))]
 
 
 def says_nothing(text: str, measure: MeasureText, question: str) -> bool:
