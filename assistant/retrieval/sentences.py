@@ -26,10 +26,10 @@ from ..corpus.sentences import measure_sentences as split_sentences
 
 log = logging.getLogger(__name__)
 
-# How far below the corpus's closest sentence a cited measure's closest may be. Set from the reference
-# claims, not from answers: the largest margin, in steps of 0.005, at which under 5% of the other
-# measures of a reference's document accept it (measured: translations 2.6%, paraphrases 1.2%; its own
-# measure accepts 21 of 25 translations and 16 of 16 paraphrases). Checked by tests/test_judge.py.
+# How far below the corpus's closest sentence a cited measure's closest may be. Set from the faithful
+# reference claims of the calibration half, not from answers: the largest margin, in steps of 0.005, at
+# which under 5% of the other measures of a reference's document accept it (figures in docs/decisions.md;
+# checked by tests/test_judge.py).
 ALIGN_MARGIN = 0.015
 # A claim is split into the sentences it aligns by; clause-level splitting would outrun the corpus's.
 _CLAIM_SENTENCES = re.compile(r"(?<=[.;!?。；！？])\s*")
